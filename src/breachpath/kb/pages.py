@@ -50,10 +50,13 @@ def kind_of_id(attack_id: str) -> str | None:
     return None
 
 
+_ID_PARTS = re.compile(r"^([A-Z]+)(\d+)(?:\.(\d+))?$")
+
+
 def _id_sort_key(ref: dict) -> tuple:
     """Sort ``G0010`` before ``G1006`` and ``T1003.001`` after ``T1003``; objects without ids last."""
     value = ref.get("id") or ""
-    match = re.match(r"^([A-Z]+)(\d+)(?:\.(\d+))?$", value)
+    match = _ID_PARTS.match(value)
     if not match:
         return (1, value, 0, ref.get("name", ""))
     return (0, match.group(1), int(match.group(2)), int(match.group(3) or 0))
@@ -220,10 +223,13 @@ class KnowledgeBase:
         return page
 
     def _linked(self, obj: int, rel: str, outgoing: bool, kind: str | None = None, live_only: bool = True) -> list:
-        """Objects linked to ``obj`` by ``rel`` (``outgoing``: obj is the source), with link description/extra."""
+        """Objects linked to ``obj`` by ``rel`` (``outgoing``: obj is the source).
+
+        Rows are ``(row id, attack id, name, kind, stix type, link description, link extra)``.
+        """
         this, other = ("src", "dst") if outgoing else ("dst", "src")
         sql = (
-            "SELECT o.id, o.attack_id, o.name, o.kind, o.extra, l.description, l.extra, o.stix_type "
+            "SELECT o.id, o.attack_id, o.name, o.kind, o.stix_type, l.description, l.extra "
             f"FROM links l JOIN objects o ON o.id = l.{other} WHERE l.{this} = ? AND l.rel = ?"
         )
         params: list = [obj, rel]
@@ -232,35 +238,34 @@ class KnowledgeBase:
         if kind:
             sql += " AND o.kind = ?"
             params.append(kind)
-        return self.con.execute(sql, params).fetchall()
+        # ATT&CK ids have fixed-width numbers, so text order is id order (T1003 < T1003.001 < T1005).
+        return self.con.execute(sql + " ORDER BY o.attack_id", params).fetchall()
 
     def _refs(self, obj: int, rel: str, outgoing: bool, kind: str | None = None, live_only: bool = True) -> list[dict]:
-        refs = [{"id": r[1], "name": r[2]} for r in self._linked(obj, rel, outgoing, kind, live_only)]
-        return sorted(refs, key=_id_sort_key)
+        return [{"id": r[1], "name": r[2]} for r in self._linked(obj, rel, outgoing, kind, live_only)]
+
+    @staticmethod
+    def _ref_rows(rows: list, described: bool = False) -> list[dict]:
+        out = []
+        for r in rows:
+            ref = {"id": r[1], "name": r[2]}
+            if r[3] == "software":
+                ref["type"] = r[4]
+            if described:
+                ref["how"] = clean(r[5])
+            out.append(ref)
+        return out
 
     def _uses(self, obj: int, kind: str, described: bool = False) -> list[dict]:
-        """Objects of ``kind`` that ``obj`` uses (outgoing) — with how, when ``described``."""
-        out = []
-        for r in self._linked(obj, "uses", True, kind):
-            ref = {"id": r[1], "name": r[2]}
-            if kind == "software":
-                ref["type"] = r[7]
-            if described:
-                ref["how"] = clean(r[5])
-            out.append(ref)
-        return sorted(out, key=_id_sort_key)
+        """Objects of ``kind`` that ``obj`` uses (outgoing ``uses``), with how when ``described``."""
+        return self._ref_rows(self._linked(obj, "uses", True, kind), described)
 
-    def _users(self, obj: int, kind: str, described: bool = False) -> list[dict]:
-        """Objects of ``kind`` that use ``obj`` (incoming ``uses``)."""
-        out = []
-        for r in self._linked(obj, "uses", False, kind):
-            ref = {"id": r[1], "name": r[2]}
-            if kind == "software":
-                ref["type"] = r[7]
-            if described:
-                ref["how"] = clean(r[5])
-            out.append(ref)
-        return sorted(out, key=_id_sort_key)
+    def _users(self, obj: int) -> dict[str, list]:
+        """Objects that use ``obj`` (incoming ``uses``), rows grouped by kind: one query for all kinds."""
+        by_kind: dict[str, list] = {}
+        for r in self._linked(obj, "uses", False):
+            by_kind.setdefault(r[3], []).append(r)
+        return by_kind
 
     def _page_technique(self, obj: int, page: dict, extra: dict) -> None:
         parents = self._refs(obj, "subtechnique-of", outgoing=True)
@@ -268,18 +273,10 @@ class KnowledgeBase:
         page["parent"] = parents[0] if parents else None
         page["subtechniques"] = self._refs(obj, "subtechnique-of", outgoing=False)
         page["tactics"] = self._tactics(obj)
-        groups = self._users(obj, "group")
-        campaigns = self._users(obj, "campaign")
-        # Groups also reach a technique through the campaigns attributed to them (marked with `via`).
-        direct = {g["id"] for g in groups}
-        via: dict[str, dict] = {}
-        for campaign in self._linked(obj, "uses", False, "campaign"):
-            for g in self._linked(campaign[0], "attributed-to", True, "group"):
-                if g[1] not in direct:
-                    via.setdefault(g[1], {"id": g[1], "name": g[2], "via": []})["via"].append(campaign[1])
-        page["groups"] = groups + sorted(via.values(), key=_id_sort_key)
-        page["software"] = self._users(obj, "software")
-        page["campaigns"] = campaigns
+        users = self._users(obj)
+        page["groups"] = self._technique_groups(obj, users)
+        page["software"] = self._ref_rows(users.get("software", []))
+        page["campaigns"] = self._ref_rows(users.get("campaign", []))
         page["mitigations"] = sorted(
             ({"id": r[1], "name": r[2], "how": clean(r[5])} for r in self._linked(obj, "mitigates", False)),
             key=_id_sort_key,
@@ -299,6 +296,17 @@ class KnowledgeBase:
         ):
             if field in extra:
                 page[key] = extra[field]
+
+    def _technique_groups(self, obj: int, users: dict[str, list]) -> list[dict]:
+        """Groups using technique ``obj`` directly, then those reaching it only through a campaign (``via``)."""
+        groups = self._ref_rows(users.get("group", []))
+        direct = {g["id"] for g in groups}
+        via: dict[str, dict] = {}
+        for campaign in users.get("campaign", []):
+            for g in self._linked(campaign[0], "attributed-to", True, "group"):
+                if g[1] not in direct:
+                    via.setdefault(g[1], {"id": g[1], "name": g[2], "via": []})["via"].append(campaign[1])
+        return groups + sorted(via.values(), key=_id_sort_key)
 
     def _tactics(self, obj: int) -> list[dict]:
         rows = self.con.execute(
@@ -334,20 +342,22 @@ class KnowledgeBase:
         }
 
     def _analytics(self, strategy: int) -> list[dict]:
-        analytics = []
-        for a in self._linked(strategy, "has-analytic", True):
-            analytic_extra = orjson.loads(a[4])
-            row = self.con.execute("SELECT description, platforms FROM objects WHERE id = ?", (a[0],)).fetchone()
-            analytics.append(
-                {
-                    "id": a[1],
-                    "name": a[2],
-                    "description": clean(row[0]),
-                    "platforms": orjson.loads(row[1]),
-                    "log_sources": self._log_sources(a[0]),
-                    "mutable_elements": analytic_extra.get("x_mitre_mutable_elements", []),
-                }
-            )
+        rows = self.con.execute(
+            "SELECT o.id, o.attack_id, o.name, o.description, o.platforms, o.extra FROM links l "
+            "JOIN objects o ON o.id = l.dst WHERE l.src = ? AND l.rel = 'has-analytic'",
+            (strategy,),
+        ).fetchall()
+        analytics = [
+            {
+                "id": r[1],
+                "name": r[2],
+                "description": clean(r[3]),
+                "platforms": orjson.loads(r[4]),
+                "log_sources": self._log_sources(r[0]),
+                "mutable_elements": orjson.loads(r[5]).get("x_mitre_mutable_elements", []),
+            }
+            for r in rows
+        ]
         return sorted(analytics, key=_id_sort_key)
 
     def _log_sources(self, analytic: int) -> list[dict]:
@@ -376,8 +386,9 @@ class KnowledgeBase:
     def _page_software(self, obj: int, page: dict, extra: dict) -> None:
         page["software_type"] = extra.get("software_type")
         page["techniques"] = self._uses(obj, "technique", described=True)
-        page["groups"] = self._users(obj, "group")
-        page["campaigns"] = self._users(obj, "campaign")
+        users = self._users(obj)
+        page["groups"] = self._ref_rows(users.get("group", []))
+        page["campaigns"] = self._ref_rows(users.get("campaign", []))
 
     def _page_campaign(self, obj: int, page: dict, extra: dict) -> None:
         page["first_seen"] = extra.get("first_seen")
@@ -452,8 +463,9 @@ class KnowledgeBase:
         return result
 
     def technique_groups(self, technique_id: str) -> list[dict]:
-        """Groups that use the technique (directly, or ``via`` their campaigns)."""
-        return self.page(technique_id, "technique")["groups"]
+        """Groups that use the technique (directly, or ``via`` their campaigns), as on its page."""
+        row, _ = self.resolve(technique_id, "technique")
+        return self._technique_groups(row[0], self._users(row[0]))
 
     # -- search and export ----------------------------------------------------------------------------
 
@@ -479,7 +491,8 @@ class KnowledgeBase:
         if not include_revoked:
             where.append("o.revoked = 0 AND o.deprecated = 0")
         sql = (
-            "SELECT o.attack_id, o.name, o.kind, o.revoked, o.deprecated, o.description, o.domains, "
+            # A snippet needs only the start of a description.
+            "SELECT o.attack_id, o.name, o.kind, o.revoked, o.deprecated, substr(o.description, 1, 400), o.domains, "
             f"bm25(objects_fts, 10.0, 5.0, 1.0) * {_KIND_WEIGHT_SQL} AS score "
             "FROM objects_fts JOIN objects o ON o.id = objects_fts.rowid "
             f"WHERE {' AND '.join(where)} ORDER BY score LIMIT ?"
