@@ -134,16 +134,12 @@ def kb_load(
     if fmt is ListFormat.json:
         _json(report)
         return
-    from rich.table import Table
-
-    table = Table(title=f"Knowledge base {report['path']} built in {report['seconds']:.2f} s")
-    columns = ("technique", "group", "software", "campaign", "mitigation", "detection-strategy")
-    for column in ("domain", "ATT&CK", *columns):
-        table.add_column(column.replace("-", " "), overflow="fold")
+    lines = [f"Knowledge base {report['path']} built in {report['seconds']:.2f} s"]
+    shown = ("technique", "group", "software", "campaign", "mitigation", "detection-strategy")
     for domain, info in report["domains"].items():
-        counts = info["objects"]
-        table.add_row(domain, info.get("version") or "unknown", *(str(counts.get(c, 0)) for c in columns))
-    Console().print(table)
+        counts = " · ".join(f"{info['objects'][k]} {k}" for k in shown if info["objects"].get(k))
+        lines.append(f"  {domain:<18} ATT&CK {info.get('version') or 'version unknown':<6} {counts}")
+    print("\n".join(lines))
 
 
 @kb_app.command("show")

