@@ -205,3 +205,38 @@ def test_meta_records_source_and_time(tmp_path, small_bundle):
         info = kb.info()
     assert info["attack"]["enterprise-attack"]["sources"] == [str(small_bundle)]
     assert info["loaded_at"] and orjson.dumps(info)
+
+
+WEIRD_VALUES = [None, 5, "text", [], {}, [1, "a", None], {"a": [1]}, True]
+FIELDS = [
+    "name", "description", "external_references", "kill_chain_phases", "x_mitre_platforms", "aliases",
+    "x_mitre_domains", "x_mitre_detection", "x_mitre_data_sources", "revoked", "x_mitre_deprecated",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_fields_of_any_type_never_crash_the_loader(tmp_path, field):
+    """Bundles are untrusted: a field holding the wrong type loads or fails with one clear line."""
+    from breachpath.kb import render_page
+
+    objects = []
+    for n, value in enumerate(WEIRD_VALUES):
+        technique = attack_object("attack-pattern", f"T100{n}", f"Odd {n}")
+        technique[field] = value
+        objects.append(technique)
+    objects.append(attack_object("x-mitre-tactic", "TA0001", "Initial Access", x_mitre_shortname=WEIRD_VALUES))
+    bundle = write_bundle(tmp_path / "odd.json", objects)
+    try:
+        load_attack([str(bundle)], tmp_path / "kb.sqlite")
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        return
+    with KnowledgeBase.open(tmp_path / "kb.sqlite") as kb:
+        ids = [row[0] for row in kb.con.execute("SELECT attack_id FROM objects WHERE attack_id IS NOT NULL")]
+        for attack_id in ids:
+            for row_kind in ("technique", "tactic"):
+                try:
+                    page = kb.page(attack_id, kind=row_kind, follow_revoked=False)
+                except InputError:
+                    continue
+                assert render_page(page)

@@ -42,6 +42,15 @@ _KIND_WEIGHT_SQL = (
 _OBJECT_COLUMNS = "id, attack_id, kind, stix_type, name, aliases, description, domains, platforms, url, revoked, deprecated, extra, stix_id"
 
 
+def _dicts(value: object) -> list[dict]:
+    """Only the dicts of a list field (bundles are untrusted: a field may hold anything)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _strings(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def kind_of_id(attack_id: str) -> str | None:
     """The kind an ATT&CK id's prefix names (``T1059`` → technique), or None if it names none."""
     for pattern, kind in ID_PATTERNS:
@@ -218,7 +227,7 @@ class KnowledgeBase:
         page["modified"] = extra.get("modified")
         page["references"] = [
             {k: ref[k] for k in ("source_name", "description", "url", "external_id") if ref.get(k)}
-            for ref in extra.get("references", ())
+            for ref in _dicts(extra.get("references"))
         ]
         return page
 
@@ -282,7 +291,7 @@ class KnowledgeBase:
             key=_id_sort_key,
         )
         page["detection"] = self._detection(obj, extra)
-        page["data_sources"] = extra.get("x_mitre_data_sources", [])
+        page["data_sources"] = _strings(extra.get("x_mitre_data_sources"))
         page["targets_assets"] = self._refs(obj, "targets", outgoing=True)
         for key, field in (
             ("contributors", "x_mitre_contributors"),
@@ -354,7 +363,7 @@ class KnowledgeBase:
                 "description": clean(r[3]),
                 "platforms": orjson.loads(r[4]),
                 "log_sources": self._log_sources(r[0]),
-                "mutable_elements": orjson.loads(r[5]).get("x_mitre_mutable_elements", []),
+                "mutable_elements": _dicts(orjson.loads(r[5]).get("x_mitre_mutable_elements")),
             }
             for r in rows
         ]
@@ -404,13 +413,13 @@ class KnowledgeBase:
         )
 
     def _page_data_source(self, obj: int, page: dict, extra: dict) -> None:
-        page["collection_layers"] = extra.get("x_mitre_collection_layers", [])
+        page["collection_layers"] = _strings(extra.get("x_mitre_collection_layers"))
         page["data_components"] = self._refs(obj, "component-of", outgoing=False, live_only=False)
 
     def _page_data_component(self, obj: int, page: dict, extra: dict) -> None:
         sources = self._refs(obj, "component-of", outgoing=True, live_only=False)
         page["data_source"] = sources[0] if sources else None
-        page["log_sources"] = extra.get("x_mitre_log_sources", [])
+        page["log_sources"] = _dicts(extra.get("x_mitre_log_sources"))
         page["techniques"] = self._refs(obj, "detects", outgoing=True, kind="technique")
         page["analytics"] = self._refs(obj, "log-source", outgoing=False)
 
@@ -422,7 +431,7 @@ class KnowledgeBase:
         strategies = self._refs(obj, "has-analytic", outgoing=False)
         page["detection_strategy"] = strategies[0] if strategies else None
         page["log_sources"] = self._log_sources(obj)
-        page["mutable_elements"] = extra.get("x_mitre_mutable_elements", [])
+        page["mutable_elements"] = _dicts(extra.get("x_mitre_mutable_elements"))
         techniques: list[dict] = []
         for strategy in self._linked(obj, "has-analytic", False):
             techniques += self._refs(strategy[0], "detects", outgoing=True)

@@ -176,10 +176,14 @@ def version_from_text(text: str) -> str | None:
 
 
 def _attack_ref(obj: dict) -> dict | None:
-    for ref in obj.get("external_references") or ():
-        if isinstance(ref, dict) and ref.get("source_name") in ATTACK_SOURCE_NAMES:
+    for ref in _dict_list(obj.get("external_references")):
+        if ref.get("source_name") in ATTACK_SOURCE_NAMES:
             return ref
     return None
+
+
+def _dict_list(value: object) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _str_list(value: object) -> list[str]:
@@ -200,14 +204,14 @@ def _object_record(obj: dict, bundle_domain: str) -> dict:
     # ATT&CK lists the object's own name first among its aliases; keep only the other names.
     aliases = [a for a in aliases if a != name]
     extra = {k: v for k, v in obj.items() if k not in _COLUMN_FIELDS}
-    references = [r for r in obj.get("external_references") or () if isinstance(r, dict) and r is not ref]
+    references = [r for r in _dict_list(obj.get("external_references")) if r is not ref]
     if references:
         extra["references"] = references
     if stix_type in ("malware", "tool"):
         extra["software_type"] = stix_type
     return {
         "stix_id": obj["id"],
-        "attack_id": ref.get("external_id") if ref else None,
+        "attack_id": _text(ref.get("external_id")) or None if ref else None,
         "kind": KIND_BY_STIX_TYPE[stix_type],
         "stix_type": stix_type,
         "name": name,
@@ -215,7 +219,7 @@ def _object_record(obj: dict, bundle_domain: str) -> dict:
         "description": _text(obj.get("description")),
         "domains": _str_list(obj.get("x_mitre_domains")) or [bundle_domain],
         "platforms": _str_list(obj.get("x_mitre_platforms")),
-        "url": ref.get("url") if ref else None,
+        "url": _text(ref.get("url")) or None if ref else None,
         "revoked": bool(obj.get("revoked", False)),
         "deprecated": bool(obj.get("x_mitre_deprecated", False)),
         "extra": extra,
@@ -272,7 +276,7 @@ def merge_bundles(bundles: list[Bundle]) -> Catalog:
     tactic_by_phase: dict[tuple[str, str], str] = {}
     for stix_id, record in objects.items():
         if record["kind"] == "tactic":
-            shortname = record["extra"].get("x_mitre_shortname")
+            shortname = _text(record["extra"].get("x_mitre_shortname"))
             for domain in record["domains"]:
                 tactic_by_phase[(domain, shortname)] = stix_id
 
@@ -286,7 +290,10 @@ def merge_bundles(bundles: list[Bundle]) -> Catalog:
     for stix_id, record in objects.items():
         kind, extra = record["kind"], record["extra"]
         if kind == "technique":
-            for phase in extra.get("kill_chain_phases") or ():
+            phases = extra.get("kill_chain_phases")
+            for phase in phases if isinstance(phases, list) else ():
+                if not isinstance(phase, dict):
+                    continue
                 domain = KILL_CHAIN_DOMAIN.get(phase.get("kill_chain_name"))
                 tactic = tactic_by_phase.get((domain, phase.get("phase_name")))
                 if tactic:
@@ -295,7 +302,8 @@ def merge_bundles(bundles: list[Bundle]) -> Catalog:
             for ref in _str_list(extra.get("x_mitre_analytic_refs")):
                 embedded("has-analytic", stix_id, ref)
         elif kind == "analytic":
-            for source in extra.get("x_mitre_log_source_references") or ():
+            sources = extra.get("x_mitre_log_source_references")
+            for source in sources if isinstance(sources, list) else ():
                 if isinstance(source, dict):
                     embedded(
                         "log-source",
@@ -304,7 +312,7 @@ def merge_bundles(bundles: list[Bundle]) -> Catalog:
                         {"name": source.get("name"), "channel": source.get("channel")},
                     )
         elif kind == "data-component":
-            if extra.get("x_mitre_data_source_ref"):
+            if isinstance(extra.get("x_mitre_data_source_ref"), str):
                 embedded("component-of", stix_id, extra["x_mitre_data_source_ref"])
         elif kind == "matrix":
             for position, ref in enumerate(_str_list(extra.get("tactic_refs"))):

@@ -32,9 +32,9 @@ def _link(match: re.Match[str]) -> str:
     return f"{label} ({attack_id})" if attack_id and attack_id not in label else label
 
 
-def clean(text: str | None) -> str:
+def clean(text: object) -> str:
     """Drop citation markers, render ATT&CK links as ``Name (ID)`` and ``<code>`` as backticks."""
-    if not text:
+    if not text or not isinstance(text, str):
         return ""
     text = _CITATION.sub("", text)
     text = _ATTACK_LINK.sub(_link, text)
