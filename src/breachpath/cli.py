@@ -220,10 +220,18 @@ def kb_export(
     db: DbOption = None,
 ) -> None:
     """Write every object of a type with the fields of `kb show`."""
+    from rich.console import Console
+    from rich.progress import track
+
     from breachpath.kb.export import write_export
 
+    console = Console(stderr=True)
     with _open(db) as kb:
-        count = write_export(kb.export(kind.value, include_revoked), fmt.value, out)
+        pages = kb.export(kind.value, include_revoked)
+        if console.is_terminal:
+            total = kb.count(kind.value, include_revoked)
+            pages = track(pages, total=total, description=f"exporting {kind.value}", console=console, transient=True)
+        count = write_export(pages, fmt.value, out)
     if out is not None:
         _err(f"wrote {count} {kind.value} objects to {out}")
 

@@ -518,6 +518,13 @@ class KnowledgeBase:
                 hits.append(_hit(*r))
         return hits[:limit]
 
+    def count(self, kind: str, include_revoked: bool = False) -> int:
+        """How many objects of ``kind`` :meth:`export` yields."""
+        sql = "SELECT count(*) FROM objects WHERE kind = ?"
+        if not include_revoked:
+            sql += " AND revoked = 0 AND deprecated = 0"
+        return self.con.execute(sql, (kind,)).fetchone()[0]
+
     def export(self, kind: str, include_revoked: bool = False) -> Iterator[dict]:
         """Every object of ``kind`` as its page (the fields of ``kb show``), in id order."""
         if kind not in KINDS:
