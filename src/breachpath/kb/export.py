@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
 
+from breachpath.fileio import atomic_write_bytes
 from breachpath.kb.render import ref
 
 
@@ -58,15 +56,5 @@ def write_export(pages: Iterable[dict], fmt: str, out: Path | None = None) -> in
     if out is None:
         sys.stdout.buffer.write(data)
         return len(items)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(out, data)
     return len(items)

@@ -6,10 +6,8 @@ bytes plus where they came from). Parsing is :mod:`breachpath.kb.stix`'s job.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -20,6 +18,7 @@ from pathlib import Path
 import platformdirs
 
 from breachpath.errors import InputError
+from breachpath.fileio import atomic_write_bytes
 from breachpath.kb.stix import DOMAINS, MAX_BUNDLE_BYTES, version_from_text
 
 #: The official ATT&CK STIX 2.1 bundles (each carries its ATT&CK version in an x-mitre-collection object).
@@ -160,16 +159,7 @@ def _fetch_url(url: str, progress: ProgressFn, notify: NotifyFn) -> Fetched:
             notify(f"{url}: unreachable ({reason}); using the cached copy from {cached}")
             return Fetched(_read_limited(cached), f"{url} (cached)", hint)
         raise InputError(f"{url}: unreachable ({reason}) and no cached copy") from None
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".download-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, cached)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(cached, data)
     return Fetched(data, url, hint)
 
 
