@@ -125,7 +125,7 @@ def test_export_json_and_csv_have_the_fields_of_show(home, tmp_path):
 
 def test_info_reports_versions(home):
     info = json.loads(run_cli("kb", "info", "--format", "json", env=home).stdout)
-    assert info["attack"]["enterprise-attack"]["version"] == "18.1"
+    assert info["domains"]["enterprise-attack"]["version"] == "18.1"
     assert info["objects"]["technique"] > 1000
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from breachpath.errors import InputError
 from breachpath.kb import KnowledgeBase, load_attack
+from breachpath.kb import load as load_module
 from breachpath.kb import sources as sources_module
-from breachpath.kb import store as store_module
 from conftest import attack_object, require_shared, write_bundle
 
 
@@ -114,14 +114,20 @@ def test_missing_path(tmp_path, small_bundle):
 
 
 def test_failure_while_writing_keeps_previous_database(tmp_path, small_bundle, monkeypatch):
-    """An interrupted rebuild (here: an error in the middle of the insert) leaves the old file."""
+    """An interrupted rebuild (here: Ctrl-C in the middle of writing) leaves the old file."""
     db = built(tmp_path, small_bundle)
     before = db.read_bytes()
 
-    def explode(*_args):
-        raise KeyboardInterrupt
+    def interrupted_writer(*_args):
+        def write(con):
+            con.execute("INSERT INTO objects(id, stix_id, kind, stix_type, name, aliases, description, domains, "
+                        "platforms, revoked, deprecated, extra) VALUES (1, 'x', 'technique', 'x', 'half', '[]', '', "
+                        "'[]', '[]', 0, 0, '{}')")  # fmt: skip
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(store_module, "_insert", explode)
+        return write
+
+    monkeypatch.setattr(load_module, "write_attack", interrupted_writer)
     with pytest.raises(KeyboardInterrupt):
         load_attack([str(small_bundle)], db)
     assert db.read_bytes() == before
@@ -183,8 +189,8 @@ def test_two_bundles_of_one_domain_are_refused(tmp_path, small_bundle):
 
 def test_all_three_domains_load_together(kb18):
     info = kb18.info()
-    assert set(info["attack"]) == {"enterprise-attack", "mobile-attack", "ics-attack"}
-    assert {d["version"] for d in info["attack"].values()} == {"18.1"}
+    assert set(info["domains"]) == {"enterprise-attack", "mobile-attack", "ics-attack"}
+    assert {d["version"] for d in info["domains"].values()} == {"18.1"}
     assert kb18.page("T1481")["domain"] == "mobile-attack"  # Web Service, mobile
     ics = kb18.page("T0800")
     assert ics["domain"] == "ics-attack" and ics["tactics"]
@@ -203,8 +209,8 @@ def test_meta_records_source_and_time(tmp_path, small_bundle):
     db = built(tmp_path, small_bundle)
     with KnowledgeBase.open(db) as kb:
         info = kb.info()
-    assert info["attack"]["enterprise-attack"]["sources"] == [str(small_bundle)]
-    assert info["loaded_at"] and orjson.dumps(info)
+    assert info["domains"]["enterprise-attack"]["sources"] == [str(small_bundle)]
+    assert info["attack"]["loaded_at"] and orjson.dumps(info)
 
 
 WEIRD_VALUES = [None, 5, "text", [], {}, [1, "a", None], {"a": [1]}, True]

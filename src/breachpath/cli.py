@@ -247,21 +247,31 @@ def kb_info(
     if fmt is ListFormat.json:
         _json(info)
         return
-    lines = [
-        f"# Knowledge base {info['path']}",
-        "",
-        f"Loaded {info['loaded_at']} by breachpath {info['breachpath_version']}",
-        "",
-    ]
-    for domain, d in info["attack"].items():
-        lines.append(
-            f"- {domain}: ATT&CK {d.get('version') or 'unknown'} (STIX {d.get('spec_version')}) from {'; '.join(d['sources'])}"
-        )
-    lines += [
-        "",
-        "Objects: " + ", ".join(f"{n} {k}" for k, n in info["objects"].items()) + f"; {info['links']} links",
-        "",
-    ]
+    lines = [f"# Knowledge base {info['path']}", "", f"Written by breachpath {info['breachpath_version']}", ""]
+    if info["attack"]:
+        lines.append(f"## ATT&CK (loaded {info['attack']['loaded_at']})")
+        for domain, d in info["domains"].items():
+            version = d.get("version") or "unknown"
+            lines.append(f"- {domain}: ATT&CK {version} (STIX {d.get('spec_version')}) from {'; '.join(d['sources'])}")
+        counts = ", ".join(f"{n} {k}" for k, n in info["objects"].items())
+        lines += ["", f"Objects: {counts}; {info['links']} links", ""]
+    else:
+        lines += ["No ATT&CK loaded: `breachpath kb load --attack …`", ""]
+    d3fend = info["d3fend"]
+    if d3fend:
+        note = f" ({d3fend['source_note']})" if d3fend.get("source_note") else ""
+        lines += [
+            f"## D3FEND (loaded {d3fend['loaded_at']})",
+            f"- source: {d3fend['source']}{note}",
+            f"- version: {d3fend.get('version') or 'not stated in the ontology'}",
+            f"- {d3fend['classes']} classes: {d3fend['defensive_techniques']} defensive techniques, "
+            f"{d3fend['attack_techniques']} ATT&CK techniques, {d3fend['digital_artifacts']} digital artifacts",
+            f"- {d3fend['countermeasure_rows']} countermeasure rows; "
+            f"{d3fend['techniques_with_countermeasures']} ATT&CK techniques have at least one",
+            "",
+        ]
+    else:
+        lines += ["No D3FEND loaded: `breachpath kb load --d3fend FILE|URL|latest`", ""]
     _markdown("\n".join(lines))
 
 

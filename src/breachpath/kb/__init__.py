@@ -5,7 +5,7 @@
 >>> KnowledgeBase.open("kb.sqlite").page("T1584.006")["groups"]  # doctest: +SKIP
 """
 
-from breachpath.kb.load import load_attack
+from breachpath.kb.load import load_attack, load_d3fend, load_knowledge_base
 from breachpath.kb.pages import KnowledgeBase, kind_of_id
 from breachpath.kb.render import render_group_techniques, render_page
 from breachpath.kb.stix import KINDS
@@ -17,6 +17,8 @@ __all__ = [
     "default_db_path",
     "kind_of_id",
     "load_attack",
+    "load_d3fend",
+    "load_knowledge_base",
     "render_group_techniques",
     "render_page",
 ]

@@ -103,19 +103,21 @@ class KnowledgeBase:
         return self._meta
 
     def attack_version(self, domain: str) -> str | None:
-        return (self.meta.get("domains", {}).get(domain) or {}).get("version")
+        return (self.meta.get("attack", {}).get("domains", {}).get(domain) or {}).get("version")
 
     def info(self) -> dict:
         """What the knowledge base holds: ATT&CK version and source per domain, and object counts."""
         counts = dict(self.con.execute("SELECT kind, count(*) FROM objects GROUP BY kind ORDER BY kind"))
         links = self.con.execute("SELECT count(*) FROM links").fetchone()[0]
+        attack = self.meta.get("attack") or {}
         return {
             "path": str(self.path),
-            "loaded_at": self.meta.get("loaded_at"),
             "breachpath_version": self.meta.get("breachpath_version"),
-            "attack": self.meta.get("domains", {}),
+            "attack": {"loaded_at": attack.get("loaded_at"), "sources": attack.get("sources", [])} if attack else None,
+            "domains": attack.get("domains", {}),
             "objects": counts,
             "links": links,
+            "d3fend": self.meta.get("d3fend"),
         }
 
     # -- resolving ids --------------------------------------------------------------------------------

