@@ -21,6 +21,7 @@ def home(tmp_path_factory):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["path"] == str(home / "kb.sqlite")
+    assert report["attack"]["domains"]["enterprise-attack"]["version"] == "18.1"
     return {"BREACHPATH_HOME": str(home)}
 
 

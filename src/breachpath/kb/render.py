@@ -7,6 +7,8 @@ Sub-techniques, Tactics, Platforms, Related Groups, Software, Campaigns, Mitigat
 
 from __future__ import annotations
 
+import re
+
 
 def ref(item: dict | None) -> str:
     """``{"id": "G0010", "name": "Turla"}`` → ``Turla (G0010)``."""
@@ -110,7 +112,9 @@ def _analytic(analytic: dict, level: str) -> list[str]:
 
 
 def render_page(page: dict) -> str:
-    """The markdown page for one object."""
+    """The markdown page for one object (ATT&CK or D3FEND)."""
+    if page.get("type") == "d3fend-class":
+        return render_d3fend_page(page)
     lines = [f"# {ref(page)}", ""]
     lines += _status(page)
     kind = page["type"]
@@ -128,6 +132,10 @@ def render_page(page: dict) -> str:
         _section(lines, "Mitigations", [line for m in page["mitigations"] for line in _with_how(m)])
         _section(lines, "Targeted Assets", _bullets(page.get("targets_assets", [])))
         _section(lines, "Detection", _detection(page["detection"]))
+        if "d3fend" in page:
+            d3fend = page["d3fend"]
+            body = _countermeasure_lines(d3fend["countermeasures"], d3fend.get("labels")) or [d3fend["note"]]
+            _section(lines, "D3FEND Countermeasures", body)
     elif kind == "group":
         _section(lines, "Techniques Used", _bullets(page["techniques"], _technique_line))
         _section(lines, "Software", _bullets(page["software"]))
@@ -206,3 +214,101 @@ def render_group_techniques(result: dict) -> str:
         f"{len(result['techniques'])} techniques: {direct} direct, {len(result['techniques']) - direct} only via campaigns.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _countermeasure_lines(rows: list[dict], labels: dict[str, str] | None = None) -> list[str]:
+    """One bullet per defensive technique, with the artifact matches that link it."""
+    labels = labels or {}
+    grouped: dict[str, list[dict]] = {}
+    for row in rows:
+        grouped.setdefault(row["defensive_technique"], []).append(row)
+    lines = []
+    for technique, matches in grouped.items():
+        head = matches[0]
+        ident = f" ({head['d3fend_id']})" if head.get("d3fend_id") else ""
+        lines.append(f"- {labels.get(technique, technique)}{ident} — {head.get('tactic') or 'no tactic'}")
+        for m in matches:
+            lines.append(
+                f"  - {m['defensive_relation']} {labels.get(m['defensive_artifact'], m['defensive_artifact'])} ⟵ "
+                f"{m['offensive_technique']} {m['offensive_relation']} "
+                f"{labels.get(m['offensive_artifact'], m['offensive_artifact'])}"
+            )
+    return lines
+
+
+def render_countermeasures(
+    result: dict[str, list[dict]], notes: dict[str, str] | None = None, labels: dict[str, str] | None = None
+) -> str:
+    """Markdown for `kb countermeasures`: per ATT&CK id, rows grouped by defensive technique."""
+    lines: list[str] = []
+    for attack_id, rows in result.items():
+        techniques = len({r["defensive_technique"] for r in rows})
+        lines += [f"# D3FEND countermeasures for {attack_id}: {techniques} defensive techniques", ""]
+        lines += _countermeasure_lines(rows, labels) or [(notes or {}).get(attack_id) or "None."]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render_countered_by(result: dict) -> str:
+    """Markdown for `kb countered-by`: the ATT&CK techniques a defensive technique counters."""
+    d = result["defensive_technique"]
+    lines = [f"# {d['label']} ({d['d3fend_id']}) — {d.get('tactic') or 'no tactic'}", ""]
+    lines.append(f"Counters {len(result['techniques'])} ATT&CK techniques:")
+    lines.append("")
+    for t in result["techniques"]:
+        via = "; ".join(
+            f"{r['defensive_relation']} {r['defensive_artifact']} ⟵ {r['offensive_technique']} "
+            f"{r['offensive_relation']} {r['offensive_artifact']}"
+            for r in t["rows"]
+        )
+        lines.append(f"- {t['name'] or t['id']} ({t['id']}): {via}")
+    return "\n".join(lines) + "\n"
+
+
+def render_d3fend_page(page: dict) -> str:
+    """Markdown for a D3FEND class, with the sections of the D3FEND site's class pages."""
+    ident = page.get("d3fend_id") or page.get("attack_id")
+    title = page["label"] + (f" ({ident})" if ident else "")
+    lines = [f"# {title}", ""]
+    if page.get("deprecated"):
+        lines += ["> **Deprecated** in D3FEND.", ""]
+    lines += ["## Overview", "", "### Definition", page.get("definition") or "Not defined.", ""]
+    if page.get("tactic"):
+        lines += ["### Tactic", page["tactic"], ""]
+    if page.get("attack_id"):
+        lines += ["### ATT&CK", page["attack_id"], ""]
+    lines += ["### Examples", *(_bullets(page["examples"], str) or ["Not defined."]), ""]
+    lines += ["### Aliases", *(_bullets(page["aliases"], str) or ["Not defined."]), ""]
+    lines += ["### URI", page["uri"], ""]
+    lines += ["### Subclass Of", "```mermaid", page["mermaid"], "```", ""]
+    lines += [f"- {h['label']} ({h['name']})" for h in page["hierarchy"]]
+    others = [s for s in page["superclasses"] if s["name"] not in {h["name"] for h in page["hierarchy"]}]
+    if others:
+        lines += ["", "Also a subclass of: " + ", ".join(f"{s['label']} ({s['name']})" for s in others)]
+    lines += ["", "### Ontology Reference"]
+    lines += [f"- [{prefix}]({uri})" for prefix, uri in page["ontology_reference"].items()]
+    lines += [""]
+    if page.get("kb_article"):
+        # The article's own headings sit two levels below this page's sections.
+        article = re.sub(r"^(#+) ", lambda m: "#" * min(len(m.group(1)) + 2, 6) + " ", page["kb_article"], flags=re.M)
+        lines += ["## Knowledge Base Article", article, ""]
+    lines.append("## Properties")
+    relations = [f"- {p['property']}: {p['target_label']} ({p['target']})" for p in page["properties"]]
+    lines += relations or ["None."]
+    lines.append("")
+    if "countermeasures" in page:
+        lines.append("## D3FEND Countermeasures")
+        body = _countermeasure_lines(page["countermeasures"], page.get("labels"))
+        lines += body or [page.get("countermeasures_note") or "None."]
+        lines.append("")
+    if "counters" in page:
+        lines.append(f"## Counters ({len(page['counters'])} ATT&CK techniques)")
+        lines += [f"- {t['name'] or t['id']} ({t['id']})" for t in page["counters"]] or ["None."]
+        lines.append("")
+    if page.get("references"):
+        lines.append("## References")
+        lines += [
+            f"- {r.get('title') or r['id']}" + (f" — {r['url']}" if r.get("url") else "") for r in page["references"]
+        ]
+        lines.append("")
+    return "\n".join(lines)
