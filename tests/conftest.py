@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from breachpath.kb import KnowledgeBase, load_attack
+from breachpath.kb import KnowledgeBase, load_attack, load_d3fend
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,6 +55,21 @@ def kb18(tmp_path_factory) -> KnowledgeBase:
     directory = require_shared("data", "attack")
     db = tmp_path_factory.mktemp("kb18") / "kb.sqlite"
     load_attack([str(directory)], db)
+    return KnowledgeBase.open(db)
+
+
+@pytest.fixture(scope="session")
+def d3fend_ttl() -> Path:
+    return require_shared("data", "d3fend", "d3fend-protege.ttl")
+
+
+@pytest.fixture(scope="session")
+def kb_full(tmp_path_factory, d3fend_ttl) -> KnowledgeBase:
+    """ATT&CK v18.1 (three domains) and D3FEND in one knowledge base, loaded in two steps as a user would."""
+    directory = require_shared("data", "attack")
+    db = tmp_path_factory.mktemp("kbfull") / "kb.sqlite"
+    load_attack([str(directory)], db)
+    load_d3fend(str(d3fend_ttl), db)
     return KnowledgeBase.open(db)
 
 

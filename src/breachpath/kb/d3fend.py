@@ -182,6 +182,7 @@ def read_ontology(data: bytes, origin: str) -> Ontology:
     except SyntaxError as exc:
         where = f"line {exc.lineno}, column {exc.offset}: " if exc.lineno else ""
         message = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        message = re.sub(r"^Parser error at line \d+ column \d+: ", "", message)
         raise InputError(f"{origin}: {where}invalid {fmt.name} ({message})") from None
     except (ValueError, OSError) as exc:
         raise InputError(f"{origin}: cannot read as {fmt.name} ({exc})") from None
