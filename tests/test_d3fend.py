@@ -274,3 +274,12 @@ def test_shared_ontology_parses_in_any_form(d3fend_ttl):
     direct = infer(read_ontology(data, "d3fend.ttl"))
     xml = ox.serialize(ox.parse(data, format=ox.RdfFormat.TURTLE), format=ox.RdfFormat.RDF_XML)
     assert infer(read_ontology(xml, "d3fend.owl")).countermeasures == direct.countermeasures
+
+
+def test_search_finds_d3fend_classes(kb_full):
+    hits = kb_full.search("network traffic analysis", kind="d3fend", limit=5)
+    assert hits[0]["id"] == "D3-NTA" and hits[0]["d3fend_kind"] == "defensive-technique"
+    mixed = kb_full.search("web service", limit=30)
+    assert {"technique", "d3fend"} <= {h["type"] for h in mixed}
+    # ATT&CK answers for ATT&CK techniques: D3FEND's copies of them are not repeated.
+    assert not [h for h in mixed if h["type"] == "d3fend" and h["d3fend_kind"] == "offensive-technique"]

@@ -53,6 +53,7 @@ class Kind(StrEnum):
     analytic = "analytic"
     asset = "asset"
     matrix = "matrix"
+    d3fend = "d3fend"
 
 
 DbOption = Annotated[
@@ -218,7 +219,8 @@ def kb_search(
         table.add_column(column, overflow="fold")
     for h in hits:
         status = " (revoked)" if h["revoked"] else " (deprecated)" if h["deprecated"] else ""
-        table.add_row(h["id"] or "", h["type"], h["name"] + status, h["snippet"])
+        kind_label = f"d3fend {h['d3fend_kind']}" if h["type"] == "d3fend" else h["type"]
+        table.add_row(h["id"] or "", kind_label, h["name"] + status, h["snippet"])
     Console().print(table)
 
 
@@ -254,6 +256,8 @@ def kb_export(
     from breachpath.kb.export import write_export
 
     console = Console(stderr=True)
+    if kind is Kind.d3fend:
+        raise InputError("D3FEND classes are not exported; `kb countermeasures --all --format json` gives every row")
     with _open(db) as kb:
         pages = kb.export(kind.value, include_revoked)
         if console.is_terminal:

@@ -187,7 +187,7 @@ class KnowledgeBase(D3fendQueries):
         give D3FEND class pages, and so does an ATT&CK id with ``d3fend=True`` (D3FEND's view of it).
         """
         text = attack_id.strip()
-        if d3fend:
+        if d3fend or kind == "d3fend":
             return self.d3fend_page(text, by_attack_id=kind_of_id(text.upper()) is not None)
         if D3FEND_ID.match(text):
             return self.d3fend_page(text)
@@ -497,16 +497,38 @@ class KnowledgeBase(D3fendQueries):
         """Full-text search over names, aliases and descriptions, best match first (FTS5 bm25).
 
         Names weigh ten times and aliases five times a description; techniques, groups and software rank
-        above detection analytics that merely mention the words. An exact ATT&CK id comes first.
+        above detection analytics that merely mention the words. An exact ATT&CK id comes first. D3FEND
+        classes (defensive techniques, artifacts) are searched too when D3FEND is loaded (``kind="d3fend"``
+        for them alone).
         """
-        if kind is not None and kind not in KINDS:
-            raise InputError(f"unknown type {kind!r}; one of: {', '.join(KINDS)}")
+        if kind is not None and kind not in (*KINDS, "d3fend"):
+            raise InputError(f"unknown type {kind!r}; one of: {', '.join(KINDS)}, d3fend")
         if limit < 1:
             raise InputError(f"--limit must be at least 1, not {limit}")
         words = re.findall(r"\w+", text)
         if not words:
             raise InputError(f"nothing to search for in {text!r}")
         query = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
+        hits: list[dict] = []
+        if kind != "d3fend":
+            exact = self._objects_with_id(text.strip()) if kind_of_id(text.strip().upper()) else []
+            for r in exact:
+                if (kind is None or r[2] == kind) and (include_revoked or not (r[10] or r[11])):
+                    hits.append(_hit(r[1], r[4], r[2], r[10], r[11], r[6], r[7], None))
+            hits += self._search_attack(query, kind, limit, include_revoked)
+        if kind in (None, "d3fend") and self.has_d3fend():
+            hits += self._search_d3fend(query, limit, everything=kind == "d3fend")
+        exact_first = [h for h in hits if h["score"] is None]
+        ranked = sorted((h for h in hits if h["score"] is not None), key=lambda h: -h["score"])
+        seen: set = set()
+        out = []
+        for h in exact_first + ranked:
+            if (h["id"], h["type"]) not in seen:
+                seen.add((h["id"], h["type"]))
+                out.append(h)
+        return out[:limit]
+
+    def _search_attack(self, query: str, kind: str | None, limit: int, include_revoked: bool) -> list[dict]:
         where = ["objects_fts MATCH ?"]
         params: list = [query]
         if kind:
@@ -521,17 +543,31 @@ class KnowledgeBase(D3fendQueries):
             "FROM objects_fts JOIN objects o ON o.id = objects_fts.rowid "
             f"WHERE {' AND '.join(where)} ORDER BY score LIMIT ?"
         )
-        params.append(limit)
-        hits = []
-        exact = self._objects_with_id(text.strip()) if kind_of_id(text.strip().upper()) else []
-        for r in exact:
-            if (kind is None or r[2] == kind) and (include_revoked or not (r[10] or r[11])):
-                hits.append(_hit(r[1], r[4], r[2], r[10], r[11], r[6], r[7], None))
-        seen = {(h["id"], h["type"]) for h in hits}
-        for r in self.con.execute(sql, params):
-            if (r[0], r[2]) not in seen:
-                hits.append(_hit(*r))
-        return hits[:limit]
+        return [_hit(*r) for r in self.con.execute(sql, [*params, limit])]
+
+    def _search_d3fend(self, query: str, limit: int, everything: bool) -> list[dict]:
+        # ATT&CK's own objects answer for ATT&CK techniques and tactics, unless D3FEND alone is asked for.
+        skip = "" if everything else "AND c.kind NOT IN ('offensive-technique', 'offensive-tactic')"
+        sql = (
+            "SELECT coalesce(c.d3fend_id, c.name), c.label, c.kind, c.deprecated, substr(c.definition, 1, 400), "
+            "bm25(d3f_fts, 10.0, 5.0, 1.0) * (CASE c.kind WHEN 'defensive-technique' THEN 1.8 ELSE 1.0 END) AS score "
+            "FROM d3f_fts JOIN d3f_classes c ON c.id = d3f_fts.rowid "
+            f"WHERE d3f_fts MATCH ? {skip} ORDER BY score LIMIT ?"
+        )
+        return [
+            {
+                "id": r[0],
+                "name": r[1],
+                "type": "d3fend",
+                "d3fend_kind": r[2],
+                "revoked": False,
+                "deprecated": bool(r[3]),
+                "domains": ["d3fend"],
+                "score": round(-r[5], 3),
+                "snippet": _snippet(r[4]),
+            }
+            for r in self.con.execute(sql, (query, limit))
+        ]
 
     def count(self, kind: str, include_revoked: bool = False) -> int:
         """How many objects of ``kind`` :meth:`export` yields."""

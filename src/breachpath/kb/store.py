@@ -116,6 +116,9 @@ CREATE INDEX d3f_classes_attack_id ON d3f_classes(attack_id COLLATE NOCASE);
 CREATE INDEX d3f_relations_cls ON d3f_relations(cls);
 CREATE INDEX d3f_countermeasures_attack_id ON d3f_countermeasures(attack_id);
 CREATE INDEX d3f_countermeasures_defensive ON d3f_countermeasures(defensive_technique);
+CREATE VIRTUAL TABLE d3f_fts USING fts5(label, synonyms, definition, tokenize='unicode61 remove_diacritics 2');
+INSERT INTO d3f_fts(rowid, label, synonyms, definition)
+    SELECT id, label, json_extract(data, '$.synonyms'), definition FROM d3f_classes;
 """
 
 #: Writes one part's rows into a new database; returns that part's metadata (sources, versions, counts).
