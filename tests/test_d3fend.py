@@ -279,7 +279,7 @@ def test_shared_ontology_parses_in_any_form(d3fend_ttl):
 def test_search_finds_d3fend_classes(kb_full):
     hits = kb_full.search("network traffic analysis", kind="d3fend", limit=5)
     assert hits[0]["id"] == "D3-NTA" and hits[0]["d3fend_kind"] == "defensive-technique"
-    mixed = kb_full.search("web service", limit=30)
+    mixed = kb_full.search("network traffic filtering", limit=30)
     assert {"technique", "d3fend"} <= {h["type"] for h in mixed}
     # ATT&CK answers for ATT&CK techniques: D3FEND's copies of them are not repeated.
     assert not [h for h in mixed if h["type"] == "d3fend" and h["d3fend_kind"] == "offensive-technique"]

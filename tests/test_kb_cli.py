@@ -86,7 +86,9 @@ def test_search_is_ranked_and_filtered(home):
     hits = json.loads(result.stdout)
     assert len(hits) == 5 and all(h["type"] == "technique" for h in hits)
     assert {"T1102", "T1567", "T1584.006"} <= {h["id"] for h in hits}
-    scores = [h["score"] for h in hits]
+    exact = [h for h in hits if h["name"].lower() == "web service"]  # exact names first, then by score
+    assert exact and hits[: len(exact)] == exact
+    scores = [h["score"] for h in hits[len(exact) :]]
     assert scores == sorted(scores, reverse=True)
 
 

@@ -518,8 +518,13 @@ class KnowledgeBase(D3fendQueries):
             hits += self._search_attack(query, kind, limit, include_revoked)
         if kind in (None, "d3fend") and self.has_d3fend():
             hits += self._search_d3fend(query, limit, everything=kind == "d3fend")
+        # An exact id comes first, then exact names, then the rest by score.
+        wanted = " ".join(words).lower()
         exact_first = [h for h in hits if h["score"] is None]
-        ranked = sorted((h for h in hits if h["score"] is not None), key=lambda h: -h["score"])
+        ranked = sorted(
+            (h for h in hits if h["score"] is not None),
+            key=lambda h: (" ".join(re.findall(r"\w+", h["name"])).lower() != wanted, -h["score"]),
+        )
         seen: set = set()
         out = []
         for h in exact_first + ranked:
