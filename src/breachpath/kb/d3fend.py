@@ -312,7 +312,7 @@ def infer(onto: Ontology) -> Inference:
     defensive = onto.descendants("DefensiveTechnique") - {"DefensiveTechnique"}
     tactics = {d: onto.tactic_of(d) for d in defensive}
     offensive: dict[str, str] = {}
-    for name in onto.classes:
+    for name in sorted(onto.classes):  # sorted: the same class wins on every run if an id is shared
         for attack_id in onto.nodes.get(name, {}).get("attack_id", ()):
             if _TECHNIQUE_ID.match(attack_id) and name not in defensive:
                 offensive.setdefault(attack_id, name)
