@@ -77,7 +77,8 @@ class Distribution:
             raise ValueError("n must be non-negative")
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         values, failed = self._draw(n, rng)
-        out = np.zeros(n) if values is None else np.array(values, dtype=np.float64, copy=True)
+        # Every node draws into fresh arrays, so the result can be taken over without a copy.
+        out = np.zeros(n) if values is None else np.asarray(values, dtype=np.float64)
         if failed is not None:
             out[failed] = np.inf
         return out
