@@ -23,6 +23,10 @@ app = typer.Typer(
 )
 kb_app = typer.Typer(help="The ATT&CK knowledge base: load, show, search, export.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+evidence_app = typer.Typer(
+    help="Evidence-backed attack-step estimates: import, check, show, list.", no_args_is_help=True
+)
+app.add_typer(evidence_app, name="evidence")
 
 
 class PageFormat(StrEnum):
@@ -347,6 +351,153 @@ def kb_info(
     else:
         lines += ["No D3FEND loaded: `breachpath kb load --d3fend FILE|URL|latest`", ""]
     _markdown("\n".join(lines))
+
+
+CatalogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog", help="Evidence catalog directory (default: $BREACHPATH_HOME/evidence or the user data dir)."
+    ),
+]
+
+
+@evidence_app.command("import-enterpriselang")
+def evidence_import(
+    directory: Annotated[Path, typer.Argument(help="enterpriseLang's probabilities/ directory of notes.")],
+    catalog: CatalogOption = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """Read enterpriseLang's probability notes into estimate files; list the notes that cannot be read."""
+    from breachpath.evidence.catalog import default_catalog_dir, save_catalog
+    from breachpath.evidence.enterpriselang import import_directory
+
+    imported, unparsed = import_directory(directory)
+    target = catalog or default_catalog_dir()
+    save_catalog([estimate for _, estimate in imported], target)
+    result = {
+        "imported": [
+            {"note": note.file, "attack_id": e.attack_id, "result": e.result, "findings": len(e.findings)}
+            for note, e in imported
+        ],
+        "unparsed": unparsed,
+        "catalog": str(target),
+    }
+    if fmt is ListFormat.json:
+        _json(result)
+        return
+    lines = [f"Imported {len(imported)} of {len(imported) + len(unparsed)} notes into {target}", ""]
+    if unparsed:
+        lines += [f"Not imported ({len(unparsed)}):", *(f"- {u['note']}: {u['reason']}" for u in unparsed), ""]
+    lines.append("`breachpath evidence check DIR` audits each note's arithmetic; `evidence list` shows the catalog.")
+    _markdown("\n".join(lines) + "\n")
+
+
+@evidence_app.command("check")
+def evidence_check(
+    directory: Annotated[Path, typer.Argument(help="A directory of enterpriseLang notes (*.md).")],
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+    only_problems: Annotated[bool, typer.Option("--problems", help="Only notes with problems.")] = False,
+) -> None:
+    """Re-do each note's arithmetic and check that its result follows (units included)."""
+    from breachpath.evidence.enterpriselang import check_note, read_note
+
+    if not directory.is_dir():
+        raise InputError(f"{directory}: not a directory of notes")
+    rows = [check_note(read_note(path)) for path in sorted(directory.glob("*.md"))]
+    if only_problems:
+        rows = [r for r in rows if r["problems"]]
+    if fmt is ListFormat.json:
+        _json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    counts = {v: sum(1 for r in rows if r["consistent"] is v) for v in (True, False, None)}
+    table = Table(title=f"{len(rows)} notes: {counts[True]} consistent, {counts[False]} not, {counts[None]} unchecked")
+    for column in ("note", "stated", "recomputed", "ok", "problems"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        mark = {True: "yes", False: "NO", None: "—"}[r["consistent"]]
+        table.add_row(r["note"], r["stated"] or "—", r["recomputed"] or "—", mark, "\n".join(r["problems"]))
+    Console().print(table)
+
+
+@evidence_app.command("show")
+def evidence_show(
+    key: Annotated[str, typer.Argument(metavar="ID", help="An ATT&CK id (T1102), a MAL step or a name.")],
+    catalog: CatalogOption = None,
+    db: DbOption = None,
+    fmt: Annotated[PageFormat, typer.Option("--format", help="md or json")] = PageFormat.md,
+) -> None:
+    """An estimate's page: context (from ATT&CK when loaded), findings, computation, pooled interval, result, TTC."""
+    from breachpath.evidence.catalog import find_estimate, load_catalog
+    from breachpath.evidence.pages import estimate_page, render_estimate
+    from breachpath.kb.store import default_db_path
+
+    estimate = find_estimate(load_catalog(catalog), key)
+    kb = None
+    db_path = db or default_db_path()
+    if db_path.is_file():
+        kb = _open(db_path)
+    try:
+        page = estimate_page(estimate, kb)
+    finally:
+        if kb is not None:
+            kb.close()
+    if fmt is PageFormat.json:
+        _json(page)
+    else:
+        _markdown(render_estimate(page))
+
+
+@evidence_app.command("list")
+def evidence_list(
+    catalog: CatalogOption = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """Every estimate in the catalog: id, name, result, findings, pooled interval."""
+    from breachpath.evidence.catalog import load_catalog
+    from breachpath.evidence.pool import beta_pooled
+
+    rows = []
+    for e in load_catalog(catalog):
+        pooled = beta_pooled(e.findings, e.effective_sample_size)
+        rows.append(
+            {
+                "id": e.attack_id or e.step,
+                "name": e.name,
+                "kind": e.kind,
+                "result": e.result,
+                "findings": len(e.findings),
+                "pooled": None if pooled is None else {"mean": pooled["mean"], "interval": pooled["interval"]},
+                "problems": len(e.problems),
+            }
+        )
+    if fmt is ListFormat.json:
+        _json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} estimates")
+    for column in ("id", "name", "result", "findings", "pooled (90%)", "audit"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        pooled = r["pooled"]
+        interval = (
+            "—"
+            if pooled is None
+            else f"{pooled['mean']:.3f} [{pooled['interval'][0]:.3f}, {pooled['interval'][1]:.3f}]"
+        )
+        table.add_row(
+            r["id"] or "—",
+            r["name"],
+            r["result"],
+            str(r["findings"]),
+            interval,
+            str(r["problems"]) if r["problems"] else "",
+        )
+    Console().print(table)
 
 
 def main() -> None:
