@@ -168,3 +168,22 @@ def test_cli_malformed_expression_and_yaml_exit_2(tmp_path):
     result = run_cli("evidence", "list", "--catalog", str(catalog))
     assert result.returncode == 2
     assert "bad.yaml: result: column 14: expected ')'" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_estimates_load_into_the_knowledge_base(tmp_path, notes):
+    from breachpath.evidence.catalog import save_catalog
+    from breachpath.kb import KnowledgeBase, load_knowledge_base
+
+    done, _ = import_directory(notes)
+    catalog = tmp_path / "catalog"
+    save_catalog([e for _, e in done], catalog)
+    bundle = require_shared("data", "attack-v17.1", "enterprise-attack.json.gz")
+    db = tmp_path / "kb.sqlite"
+    load_knowledge_base(db, attack=[str(bundle)])
+    report = load_knowledge_base(db, evidence=catalog)
+    assert report["evidence"]["estimates"] == len(done)
+    with KnowledgeBase.open(db) as kb:
+        page = kb.page("T1102")
+        assert [e["result"] for e in page["estimates"]] == ["Bernoulli(0.0445)"]
+        assert kb.info()["evidence"]["estimates"] == len(done)
+        assert page["groups"]  # the ATT&CK part was kept

@@ -112,6 +112,9 @@ def kb_load(
             help="D3FEND ontology: a file (.ttl, .owl, .json), an https:// URL, or 'latest' (the published one).",
         ),
     ] = None,
+    evidence: Annotated[
+        Path | None, typer.Option("--evidence", help="An evidence catalog directory of estimate files (.yaml).")
+    ] = None,
     db: DbOption = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
@@ -121,7 +124,7 @@ def kb_load(
 
     from breachpath.kb.load import load_knowledge_base
 
-    if attack is None and d3fend is None:
+    if attack is None and d3fend is None and evidence is None:
         attack = []  # the default ATT&CK sources
     console = Console(stderr=True)
     with Progress(
@@ -148,6 +151,7 @@ def kb_load(
             db,
             attack=attack,
             d3fend=d3fend,
+            evidence=evidence,
             progress=progress,
             notify=lambda m: console.print(f"[yellow]{m}"),
             stage=stage,
@@ -166,6 +170,10 @@ def kb_load(
             f"  {'d3fend':<18} {d['classes']} classes · {d['defensive_techniques']} defensive techniques · "
             f"{d['countermeasure_rows']} countermeasure rows for {d['techniques_with_countermeasures']} of "
             f"{d['attack_techniques']} ATT&CK techniques"
+        )
+    if "evidence" in report:
+        lines.append(
+            f"  {'evidence':<18} {report['evidence']['estimates']} estimates from {report['evidence']['source']}"
         )
     print("\n".join(lines))
 
@@ -350,6 +358,13 @@ def kb_info(
         ]
     else:
         lines += ["No D3FEND loaded: `breachpath kb load --d3fend FILE|URL|latest`", ""]
+    evidence = info["evidence"]
+    if evidence:
+        lines += [
+            f"## Evidence (loaded {evidence['loaded_at']})",
+            f"- {evidence['estimates']} estimates from {evidence['source']}",
+            "",
+        ]
     _markdown("\n".join(lines))
 
 

@@ -18,16 +18,18 @@ def load_knowledge_base(
     db_path: Path | str | None = None,
     attack: list[str] | None = None,
     d3fend: str | None = None,
+    evidence: str | Path | None = None,
     progress: ProgressFn = _quiet,
     notify: NotifyFn = _quiet,
     stage: NotifyFn = _quiet,
 ) -> dict:
     """Load the parts named (``attack``: a list of ``--attack`` specs, ``[]`` for the default sources;
-    ``d3fend``: a file or URL) into a new knowledge base, keep the other parts of the old one, and swap it
-    in atomically. Returns a report per part. On any error the previous file is untouched.
+    ``d3fend``: a file or URL; ``evidence``: a catalog directory of estimate files) into a new knowledge base,
+    keep the other parts of the old one, and swap it in atomically. Returns a report per part. On any error
+    the previous file is untouched.
     """
-    if attack is None and d3fend is None:
-        raise InputError("nothing to load: name --attack and/or --d3fend")
+    if attack is None and d3fend is None and evidence is None:
+        raise InputError("nothing to load: name --attack, --d3fend and/or --evidence")
     started = time.perf_counter()
     db_path = Path(db_path) if db_path else default_db_path()
     writers: dict[str, PartWriter] = {}
@@ -66,6 +68,13 @@ def load_knowledge_base(
         summary = d3fend_summary(onto, inference, fetched_d3fend.origin, fetched_d3fend.version_hint)
         writers["d3fend"] = write_d3fend(onto, inference, summary)
         report["d3fend"] = summary
+    if evidence is not None:
+        from breachpath.evidence.catalog import load_catalog
+
+        stage("reading estimates")
+        estimates = load_catalog(Path(evidence))
+        writers["evidence"] = write_evidence(estimates, str(evidence))
+        report["evidence"] = {"source": str(evidence), "estimates": len(estimates)}
     stage("writing")
     rebuild(db_path, writers, notify)
     report["seconds"] = round(time.perf_counter() - started, 3)
@@ -212,5 +221,18 @@ def write_d3fend(onto, inference, summary: dict) -> PartWriter:
             ),
         )
         return summary
+
+    return write
+
+
+def write_evidence(estimates, source: str) -> PartWriter:
+    """A part writer for the estimates of an evidence catalog."""
+
+    def write(con: sqlite3.Connection) -> dict:
+        con.executemany(
+            "INSERT INTO estimates VALUES (?,?,?,?,?,?)",
+            ((e.key, e.attack_id, e.step, e.name, e.result, orjson.dumps(e.to_dict()).decode()) for e in estimates),
+        )
+        return {"source": source, "estimates": len(estimates)}
 
     return write

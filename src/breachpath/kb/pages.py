@@ -119,6 +119,7 @@ class KnowledgeBase(D3fendQueries):
             "objects": counts,
             "links": links,
             "d3fend": self.meta.get("d3fend"),
+            "evidence": self.meta.get("evidence"),
         }
 
     # -- resolving ids --------------------------------------------------------------------------------
@@ -306,6 +307,7 @@ class KnowledgeBase(D3fendQueries):
         )
         page["detection"] = self._detection(obj, extra)
         page["d3fend"] = self.technique_d3fend(page["id"])
+        page["estimates"] = self.estimates_for(page["id"], (page.get("redirected_from") or {}).get("id"))
         page["data_sources"] = _strings(extra.get("x_mitre_data_sources"))
         page["targets_assets"] = self._refs(obj, "targets", outgoing=True)
         for key, field in (
@@ -460,6 +462,17 @@ class KnowledgeBase(D3fendQueries):
         rows = self._linked(obj, "has-tactic", True, live_only=False)
         order = {r[0]: orjson.loads(r[6]).get("order", 0) for r in rows}
         page["tactics"] = [{"id": r[1], "name": r[2]} for r in sorted(rows, key=lambda r: order[r[0]])]
+
+    # -- evidence -------------------------------------------------------------------------------------
+
+    def estimates_for(self, *attack_ids: str | None) -> list[dict]:
+        """Estimates loaded from an evidence catalog for these ATT&CK ids (a technique and its old id)."""
+        ids = [a for a in attack_ids if a]
+        if not ids or not self.meta.get("evidence"):
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.con.execute(f"SELECT data FROM estimates WHERE attack_id IN ({marks}) COLLATE NOCASE", ids)
+        return [orjson.loads(r[0]) for r in rows]
 
     # -- group techniques -----------------------------------------------------------------------------
 

@@ -136,6 +136,16 @@ def render_page(page: dict) -> str:
             d3fend = page["d3fend"]
             body = _countermeasure_lines(d3fend["countermeasures"], d3fend.get("labels")) or [d3fend["note"]]
             _section(lines, "D3FEND Countermeasures", body)
+        _section(
+            lines,
+            "Estimates",
+            [
+                f"- {e['result']} — {len(e.get('findings', []))} findings"
+                + (f", from {e['derived_from']}" if e.get("derived_from") else "")
+                + f" (`breachpath evidence show {e.get('attack_id') or e['name']}`)"
+                for e in page.get("estimates", [])
+            ],
+        )
     elif kind == "group":
         _section(lines, "Techniques Used", _bullets(page["techniques"], _technique_line))
         _section(lines, "Software", _bullets(page["software"]))

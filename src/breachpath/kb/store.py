@@ -92,12 +92,23 @@ CREATE TABLE d3f_offensive(         -- per ATT&CK technique in the ontology: the
     cls TEXT NOT NULL,
     sources TEXT NOT NULL           -- JSON: [{"class", "attack_id", "relations": [[property, artifact]]}]
 );
+
+-- Evidence: estimates loaded from a catalog directory (breachpath.evidence)
+CREATE TABLE estimates(
+    key TEXT NOT NULL,
+    attack_id TEXT,
+    step TEXT,
+    name TEXT NOT NULL,
+    result TEXT NOT NULL,           -- MAL text
+    data TEXT NOT NULL              -- JSON: the whole estimate
+);
 """
 
 #: The tables of each part: a load replaces the parts it names and copies the others.
 PART_TABLES = {
     "attack": ("objects", "links"),
     "d3fend": ("d3f_classes", "d3f_relations", "d3f_properties", "d3f_countermeasures", "d3f_offensive"),
+    "evidence": ("estimates",),
 }
 
 # Built after the bulk inserts: building an index once is faster than maintaining it row by row.
@@ -116,6 +127,7 @@ CREATE INDEX d3f_classes_attack_id ON d3f_classes(attack_id COLLATE NOCASE);
 CREATE INDEX d3f_relations_cls ON d3f_relations(cls);
 CREATE INDEX d3f_countermeasures_attack_id ON d3f_countermeasures(attack_id);
 CREATE INDEX d3f_countermeasures_defensive ON d3f_countermeasures(defensive_technique);
+CREATE INDEX estimates_attack_id ON estimates(attack_id COLLATE NOCASE);
 CREATE VIRTUAL TABLE d3f_fts USING fts5(label, synonyms, definition, tokenize='unicode61 remove_diacritics 2');
 INSERT INTO d3f_fts(rowid, label, synonyms, definition)
     SELECT id, label, json_extract(data, '$.synonyms'), definition FROM d3f_classes;
