@@ -84,6 +84,16 @@ def _markdown(text: str) -> None:
         sys.stdout.write(text)
 
 
+def _emit(value: object, fmt: PageFormat, renderer: str) -> None:
+    """JSON, or the markdown that ``breachpath.kb.render.<renderer>`` makes of ``value``."""
+    if fmt is PageFormat.json:
+        _json(value)
+        return
+    from breachpath.kb import render
+
+    _markdown(getattr(render, renderer)(value))
+
+
 def _err(message: str) -> None:
     sys.stderr.write(message + "\n")
 
@@ -200,12 +210,7 @@ def kb_show(
     """Show everything known about one object: ATT&CK ids, D3FEND ids (D3-NTA) or class names."""
     with _open(db) as kb:
         page = kb.page(attack_id, kind.value if kind else None, follow_revoked=not no_follow, d3fend=d3fend)
-    if fmt is PageFormat.json:
-        _json(page)
-    else:
-        from breachpath.kb.render import render_page
-
-        _markdown(render_page(page))
+    _emit(page, fmt, "render_page")
 
 
 @kb_app.command("search")
@@ -245,12 +250,7 @@ def kb_group(
     """List the techniques a group uses, directly and through its campaigns (marked)."""
     with _open(db) as kb:
         result = kb.group_techniques(group_id)
-    if fmt is PageFormat.json:
-        _json(result)
-    else:
-        from breachpath.kb.render import render_group_techniques
-
-        _markdown(render_group_techniques(result))
+    _emit(result, fmt, "render_group_techniques")
 
 
 @kb_app.command("export")
@@ -314,12 +314,7 @@ def kb_countered_by(
     """The ATT&CK techniques a D3FEND defensive technique counters."""
     with _open(db) as kb:
         result = kb.countered_by(technique)
-    if fmt is PageFormat.json:
-        _json(result)
-    else:
-        from breachpath.kb.render import render_countered_by
-
-        _markdown(render_countered_by(result))
+    _emit(result, fmt, "render_countered_by")
 
 
 @kb_app.command("info")
