@@ -50,19 +50,30 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
-import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _common import (
+    Row,
+    Timed,
+    breachpath_script,
+    default_venv,
+    ensure_venv,
+    log,
+    metrics_table,
+    print_json,
+    run_child,
+    shared_dir,
+    time_process,
+)
+
 PEER_REQUIREMENT = "mitreattack-python==6.3.1"
+PEER_DISTRIBUTION = "mitreattack-python"
+PEER_VENV = "peer-venv"
 TECHNIQUE = "T1584.006"
 GROUP = "G0010"
 SEARCH = "web service"
@@ -169,30 +180,6 @@ print(data.get_object_by_attack_id(sys.argv[2], "attack-pattern").serialize(pret
 
 
 @dataclass
-class Row:
-    """One line of the result table; times in the unit named by ``unit``."""
-
-    metric: str
-    unit: str
-    ours: float | None
-    peer: float | None = None
-    target: float | None = None
-    note: str = ""
-
-    @property
-    def ratio(self) -> float | None:
-        if self.ours is None or self.peer is None or self.ours <= 0:
-            return None
-        return self.peer / self.ours
-
-    @property
-    def meets_target(self) -> bool | None:
-        if self.target is None or self.ours is None:
-            return None
-        return self.ours <= self.target
-
-
-@dataclass
 class Results:
     """Everything the run measured, ready to print as a table or JSON."""
 
@@ -207,135 +194,8 @@ class Results:
 # -- locating inputs ---------------------------------------------------------------------------------
 
 
-def shared_dir() -> Path:
-    """``$BREACHPATH_SHARED``, else the ``shared`` directory beside the repository."""
-    env = os.environ.get("BREACHPATH_SHARED")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared"
-
-
 def default_bundle() -> Path:
     return shared_dir() / "data" / "attack" / "enterprise-attack.json.gz"
-
-
-def default_peer_venv() -> Path:
-    try:
-        from platformdirs import user_cache_path
-
-        base = user_cache_path("breachpath-bench")
-    except ImportError:  # pragma: no cover - platformdirs is a project dependency
-        base = Path.home() / ".cache" / "breachpath-bench"
-    return base / "peer-venv"
-
-
-def breachpath_script() -> Path | None:
-    """The ``breachpath`` console script installed beside this interpreter."""
-    bindir = Path(sys.executable).parent
-    for name in ("breachpath", "breachpath.exe"):
-        if (bindir / name).is_file():
-            return bindir / name
-    found = shutil.which("breachpath")
-    return Path(found) if found else None
-
-
-def venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# -- the peer's throwaway venv -------------------------------------------------------------------------
-
-
-def _peer_version(python: Path) -> str | None:
-    if not python.is_file():
-        return None
-    probe = subprocess.run(
-        [str(python), "-c", "import importlib.metadata as m; print(m.version('mitreattack-python'))"],
-        capture_output=True,
-        text=True,
-    )
-    return probe.stdout.strip() if probe.returncode == 0 else None
-
-
-def ensure_peer_venv(venv: Path) -> tuple[Path | None, str]:
-    """The peer venv's python, creating the venv and installing the peer on first use.
-
-    Returns ``(python, "")``, or ``(None, why)`` when the venv cannot be made.
-    """
-    python = venv_python(venv)
-    wanted = PEER_REQUIREMENT.split("==", 1)[1]
-    if _peer_version(python) == wanted:
-        return python, ""
-    log(f"setting up the peer venv at {venv} ({PEER_REQUIREMENT}); first run only, this takes a minute")
-    try:
-        if not python.is_file():
-            venv.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", PEER_REQUIREMENT],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    except (OSError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", None) or str(exc)
-        tail = "\n".join(str(detail).strip().splitlines()[-5:])
-        return None, f"could not create the peer venv at {venv}: {tail}"
-    version = _peer_version(python)
-    if version != wanted:
-        return None, f"the peer venv at {venv} has mitreattack-python {version!r}, not {wanted}"
-    return python, ""
-
-
-# -- running the children ------------------------------------------------------------------------------
-
-
-def run_child(argv: list[str], what: str) -> dict[str, Any]:
-    """Run a child that prints its figures as a JSON line last on stdout."""
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        raise RuntimeError(f"{what} child failed (exit {proc.returncode}):\n{tail}")
-    return json.loads(lines[-1])
-
-
-def _run_measured(argv: list[str], workdir: Path) -> tuple[float, float | None, int, str]:
-    """One run of ``argv``: wall seconds, its own peak RSS in MB (``os.wait4``), exit code, stderr.
-
-    Output goes to files, not pipes, so the child is reaped by ``wait4`` with its own resource usage.
-    """
-    with (workdir / "stdout").open("wb") as out, (workdir / "stderr").open("w+b") as err:
-        t = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err)
-        if hasattr(os, "wait4"):
-            _, status, usage = os.wait4(proc.pid, 0)
-            elapsed = time.perf_counter() - t
-            proc.returncode = code = os.waitstatus_to_exitcode(status)
-            scale = 1024 * 1024 if sys.platform == "darwin" else 1024
-            rss: float | None = usage.ru_maxrss / scale
-        else:  # pragma: no cover - Windows
-            code = proc.wait()
-            elapsed = time.perf_counter() - t
-            rss = None
-        err.seek(0)
-        return elapsed, rss, code, err.read().decode(errors="replace")
-
-
-def time_process(argv: list[str], runs: int, workdir: Path) -> tuple[list[float], float | None, str]:
-    """Wall seconds of ``runs`` runs of ``argv``, their largest peak RSS (MB), a failed run's error."""
-    times: list[float] = []
-    peak: float | None = None
-    for _ in range(runs):
-        elapsed, rss, code, stderr = _run_measured(argv, workdir)
-        if code != 0:
-            return times, peak, f"exit {code}: {stderr.strip()[-400:]}"
-        times.append(elapsed)
-        if rss is not None:
-            peak = max(peak or 0.0, rss)
-    return times, peak, ""
 
 
 def plain_json(bundle: Path, workdir: Path) -> Path:
@@ -403,18 +263,6 @@ def _answer_rows(ours: dict[str, Any], peer: dict[str, Any] | None) -> list[dict
         }
     )
     return rows
-
-
-@dataclass
-class Timed:
-    """Wall seconds of repeated runs of one process, and the largest peak RSS among them (MB)."""
-
-    times: list[float]
-    rss_mb: float | None
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
 
 
 def build_results(
@@ -489,42 +337,13 @@ def build_results(
 # -- printing ------------------------------------------------------------------------------------------
 
 
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "—"
-    if unit == "ms":
-        return f"{value:.3f} ms" if value < 10 else f"{value:,.1f} ms"
-    if unit == "s":
-        return f"{value:.3f} s"
-    return f"{value:,.1f} {unit}"
-
-
-def _fmt_ratio(ratio: float | None) -> str:
-    if ratio is None:
-        return "—"
-    return f"{ratio:,.1f}×" if ratio >= 1 else f"{ratio:.2g}×"
-
-
 def print_table(res: Results) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console(width=None if sys.stdout.isatty() else 150)
     peer_label = "mitreattack-python" + ("" if res.peer_raw else " (skipped)")
-    table = Table(title=f"breachpath kb vs mitreattack-python on {res.bundle}", title_justify="left")
-    table.add_column("metric", no_wrap=True)
-    table.add_column("breachpath", justify="right", no_wrap=True)
-    table.add_column("target", justify="right", no_wrap=True)
-    table.add_column(peer_label, justify="right", no_wrap=True)
-    table.add_column("peer/ours", justify="right", no_wrap=True)
-    table.add_column("note")
-    for row in res.rows:
-        target = ""
-        if row.target is not None:
-            target = f"≤ {_fmt(row.target, row.unit)} {'ok' if row.meets_target else 'MISS'}"
-        ours, peer = _fmt(row.ours, row.unit), _fmt(row.peer, row.unit)
-        table.add_row(row.metric, ours, target, peer, _fmt_ratio(row.ratio), row.note)
-    console.print(table)
+    console.print(metrics_table(res.rows, f"breachpath kb vs mitreattack-python on {res.bundle}", peer_label))
 
     answers = Table(title="answers compared", title_justify="left")
     for name in ("answer", "breachpath", "mitreattack-python", "same"):
@@ -538,14 +357,6 @@ def print_table(res: Results) -> None:
     console.print(answers)
     for note in res.notes:
         console.print(f"note: {note}", highlight=False)
-
-
-def print_json(res: Results) -> None:
-    doc = asdict(res)
-    for row, raw in zip(res.rows, doc["rows"], strict=True):
-        raw["ratio"] = row.ratio
-        raw["meets_target"] = row.meets_target
-    print(json.dumps(doc, indent=2))
 
 
 # -- main ----------------------------------------------------------------------------------------------
@@ -602,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_peer:
             notes.append("peer skipped (--no-peer)")
         else:
-            python, why = ensure_peer_venv(args.peer_venv or default_peer_venv())
+            python, why = ensure_venv(args.peer_venv or default_venv(PEER_VENV), PEER_REQUIREMENT, PEER_DISTRIBUTION)
             if python is None:
                 log(f"skipping the peer: {why}")
                 notes.append(f"peer skipped: {why}")
