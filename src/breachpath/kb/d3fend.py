@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import pyoxigraph as ox
 
 from breachpath.errors import InputError
-from breachpath.kb.stix import MAX_BUNDLE_BYTES, gunzip
+from breachpath.kb.stix import unwrap
 
 D3F = "http://d3fend.mitre.org/ontologies/d3fend.owl#"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -169,12 +169,7 @@ def _format_for(origin: str, data: bytes) -> ox.RdfFormat:
 
 def read_ontology(data: bytes, origin: str) -> Ontology:
     """Parse the D3FEND ontology (Turtle, RDF/XML or JSON-LD; gzip allowed) and check it is D3FEND."""
-    if data[:2] == b"\x1f\x8b":
-        data = gunzip(data, origin)
-    elif len(data) > MAX_BUNDLE_BYTES:
-        raise InputError(f"{origin}: file is larger than {MAX_BUNDLE_BYTES // 2**20} MiB")
-    if not data.strip():
-        raise InputError(f"{origin}: empty file, expected the D3FEND ontology")
+    data = unwrap(data, origin, "the D3FEND ontology")
     fmt = _format_for(origin, data)
     try:
         quads = ox.parse(data, format=fmt)

@@ -113,18 +113,24 @@ def gunzip(data: bytes, origin: str, limit: int = MAX_BUNDLE_BYTES) -> bytes:
     return out
 
 
+def unwrap(data: bytes, origin: str, expected: str) -> bytes:
+    """The bytes of an input file, gunzipped if gzip, within the size limit, and not empty."""
+    if data[:2] == b"\x1f\x8b":
+        data = gunzip(data, origin)
+    elif len(data) > MAX_BUNDLE_BYTES:
+        raise InputError(f"{origin}: file is larger than {MAX_BUNDLE_BYTES // 2**20} MiB")
+    if not data.strip():
+        raise InputError(f"{origin}: empty file, expected {expected}")
+    return data
+
+
 def read_bundle(data: bytes, origin: str, version_hint: str | None = None) -> Bundle:
     """Parse and check the bytes of one ATT&CK bundle (``.json`` or ``.json.gz``).
 
     ``version_hint`` is used when the bundle itself does not state its ATT&CK version (STIX 2.0 bundles
     from mitre/cti carry no collection object).
     """
-    if data[:2] == b"\x1f\x8b":
-        data = gunzip(data, origin)
-    elif len(data) > MAX_BUNDLE_BYTES:
-        raise InputError(f"{origin}: bundle is larger than {MAX_BUNDLE_BYTES // 2**20} MiB")
-    if not data.strip():
-        raise InputError(f"{origin}: empty file, expected a STIX bundle")
+    data = unwrap(data, origin, "a STIX bundle")
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
