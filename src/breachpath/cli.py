@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 kb_app = typer.Typer(help="The ATT&CK knowledge base: load, show, search, export.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+lang_app = typer.Typer(help="MAL languages: compile and inspect.", no_args_is_help=True)
+app.add_typer(lang_app, name="lang")
 evidence_app = typer.Typer(
     help="Evidence-backed attack-step estimates: import, check, show, list.", no_args_is_help=True
 )
@@ -508,6 +510,77 @@ def evidence_list(
             str(r["problems"]) if r["problems"] else "",
         )
     Console().print(table)
+
+
+def _language(path: Path, ttc_from_comments: bool = False):
+    """A compiled language from a .mal file, or a langspec.json / .mar archive."""
+    from breachpath.lang import compile_file, read_langspec
+
+    if path.suffix.lower() in (".json", ".mar"):
+        return read_langspec(path)
+    return compile_file(path, ttc_from_comments=ttc_from_comments)
+
+
+@lang_app.command("compile")
+def lang_compile(
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="A .mal entry file (or a langspec.json / .mar).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the langspec.json here.")] = None,
+    ttc_from_comments: Annotated[
+        bool, typer.Option("--ttc-from-comments", help="Read TTCs kept in comments (enterpriseLang's //(p)*Dist).")
+    ] = False,
+    fmt: Annotated[
+        ListFormat, typer.Option("--format", help="table (a summary) or json (the langspec)")
+    ] = ListFormat.table,
+) -> None:
+    """Compile a MAL language: a summary, and the langspec.json that .mar archives carry."""
+    import orjson
+
+    from breachpath.fileio import atomic_write_bytes
+
+    spec = _language(path, ttc_from_comments)
+    langspec = spec.to_langspec()
+    if out is not None:
+        atomic_write_bytes(out, orjson.dumps(langspec, option=orjson.OPT_INDENT_2) + b"\n")
+    if fmt is ListFormat.json:
+        _json(langspec)
+        return
+    counts = spec.counts()
+    kinds = ", ".join(f"{n} {k}" for k, n in counts["steps_by_type"].items() if n)
+    lines = [
+        f"# {spec.defines.get('id', path.name)} {spec.defines.get('version', '')}".rstrip(),
+        "",
+        f"- files: {len(spec.files)}",
+        f"- assets: {counts['assets']} ({sum(1 for a in spec.assets.values() if a.abstract)} abstract)",
+        f"- attack steps: {counts['steps']} with inherited ones ({counts['declared_steps']} declared): {kinds}",
+        f"- associations: {counts['associations']}",
+        f"- steps naming ATT&CK techniques: {sum(1 for a in spec.assets.values() for s in a.steps.values() if s.attack_ids)}",
+    ]
+    from_comments = sum(1 for a in spec.assets.values() for s in a.steps.values() if s.ttc_from_comment)
+    if from_comments:
+        lines.append(f"- TTCs read from comments: {from_comments}")
+    if out is not None:
+        lines.append(f"- written: {out}")
+    if spec.warnings:
+        lines += ["", "Warnings:", *(f"- {w}" for w in spec.warnings)]
+    _markdown("\n".join(lines) + "\n")
+
+
+@lang_app.command("show")
+def lang_show(
+    target: Annotated[str, typer.Argument(metavar="ASSET[.step]", help="An asset, or one of its attack steps.")],
+    lang: Annotated[Path, typer.Option("--lang", "-l", help="The language: a .mal file, langspec.json or .mar.")],
+    fmt: Annotated[PageFormat, typer.Option("--format", help="md or json")] = PageFormat.md,
+) -> None:
+    """An asset or attack step with inherited parts resolved."""
+    from breachpath.lang.show import asset_page, render_lang_page, step_page
+
+    spec = _language(lang)
+    asset_name, _, step_name = target.partition(".")
+    page = step_page(spec, asset_name, step_name) if step_name else asset_page(spec, asset_name)
+    if fmt is PageFormat.json:
+        _json(page)
+    else:
+        _markdown(render_lang_page(page))
 
 
 def main() -> None:
