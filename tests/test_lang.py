@@ -125,8 +125,13 @@ associations {
 
 ERRORS = [
     # (source, line, column, message fragment)
-    ("category C {\n  asset A {\n    | a -> \n  }\n}", 4, 3, "unexpected '}'"),
-    ("category C {\n  asset A {\n    | a $\n  }\n}", 3, 9, "unexpected '$'"),
+    (
+        "category C {\n  asset A {\n    | a -> \n  }\n}",
+        4,
+        3,
+        "expected a field, a step, a variable() or '(', found '}'",
+    ),
+    ("category C {\n  asset A {\n    | a $\n  }\n}", 3, 9, "unexpected character '$'"),
     ('#id: "x"\n#id: "y"\n', 2, 2, "#id is defined twice"),
     ("category C { asset A {} }\ncategory D { asset A {} }\n", 2, 20, "asset A is defined twice"),
     ("category C { asset A extends Nope {} }\n", 1, 30, "extends undefined asset Nope"),
@@ -216,3 +221,18 @@ def test_cli_compile_and_show(data, tmp_path):
     result = run_cli("lang", "compile", str(bad))
     assert result.returncode == 2 and f"{bad}:3:12: A has no field nope" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("category C {\n  /* never closed\n  asset A {}\n}\n", r":2:3: unclosed /\* comment"),
+        ('#id: "unterminated\n', r":1:6: unterminated string"),
+        ("category C { asset A { | a [Exponential(1) } }\n", r":1:28: unclosed '\[' of a TTC"),
+    ],
+)
+def test_lexical_errors(tmp_path, source, message):
+    path = tmp_path / "bad.mal"
+    path.write_text(source)
+    with pytest.raises(LangError, match=message):
+        compile_file(path)
