@@ -236,3 +236,52 @@ def test_lexical_errors(tmp_path, source, message):
     path.write_text(source)
     with pytest.raises(LangError, match=message):
         compile_file(path)
+
+
+def test_newer_constructs_are_parsed_kept_and_flagged_once():
+    spec = compile_text(
+        """
+        category C {
+          asset A {
+            | action exploit @hidden
+              !detectExploit (A host, B target) ProcessCreation [Bernoulli(0.9)]
+              -> b.compromise
+              A> b.compromised
+              R> b.patched
+            | effect tamper
+              A> b.compromised
+          }
+          asset B {
+            | compromise
+            | compromised
+            | patched
+          }
+        }
+        associations {
+          A [a] * <-- L --> * [b] B
+        }
+        """
+    )
+    exploit = spec.assets["A"].steps["exploit"]
+    assert exploit.causal_mode == "action" and exploit.tags == ["hidden"]
+    assert exploit.append_reaches["stepExpressions"][0]["rhs"] == {"type": "attackStep", "name": "compromised"}
+    assert exploit.remove_reaches["overrides"] is True
+    assert exploit.detectors[0] == {
+        "name": "detectExploit",
+        "context": [["A", "host"], ["B", "target"]],
+        "type": "ProcessCreation",
+        "tprate": "Bernoulli(0.9)",
+    }
+    assert [w for w in spec.warnings if "A>/R>" in w] and [w for w in spec.warnings if "detectors" in w]
+    assert len(spec.warnings) == 2  # each said once
+    langspec = spec.to_langspec()
+    step = next(s for a in langspec["assets"] if a["name"] == "A" for s in a["attackSteps"] if s["name"] == "exploit")
+    assert step["causal_mode"] == "action" and step["append_reaches"] and step["remove_reaches"]
+    assert from_langspec(langspec, "memory").to_langspec() == langspec
+
+
+def test_append_with_nothing_to_extend_is_an_error(tmp_path):
+    path = tmp_path / "bad.mal"
+    path.write_text("category C {\n  asset A {\n    | a +> b\n    | b\n  }\n}\n")
+    with pytest.raises(LangError, match=r"bad\.mal:3:5: A\.a uses \+> but no super-asset has a step a to extend"):
+        compile_file(path)

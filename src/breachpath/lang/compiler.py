@@ -223,9 +223,22 @@ class _Compiler:
                     f"{decl.name}.{s.name} ({s.kind}) overrides {inherited.asset}.{s.name} of another type ({inherited.kind})",
                     "override type",
                 )
-            if not s.reaches_overrides and inherited is None:
-                # mal-toolbox and malc accept this (coreLang does it); it reaches like "->".
-                self.spec.warnings.append(f"{s.pos}: {decl.name}.{s.name} uses +> but no super-asset has {s.name}")
+            appends = [op for op, given, overrides in (
+                ("+>", s.reaches, s.reaches_overrides),
+                ("+A>", s.append_reaches, s.append_overrides),
+                ("+R>", s.remove_reaches, s.remove_overrides),
+            ) if given is not None and not overrides]  # fmt: skip
+            if appends and inherited is None:
+                raise LangError(
+                    s.pos,
+                    f"{decl.name}.{s.name} uses {appends[0]} but no super-asset has a step {s.name} to extend",
+                    "nothing to extend",
+                )
+            if s.causal_mode or s.append_reaches is not None or s.remove_reaches is not None:
+                self.warn_once(
+                    "effects",
+                    "action/effect step modes and A>/R> effects are parsed and kept; the engine does not act on them yet",
+                )
             if s.requires is not None and s.kind not in ("exist", "notExist"):
                 raise LangError(
                     s.pos,
@@ -280,6 +293,7 @@ class _Compiler:
                     for d in s.detectors
                 ],
                 location=str(s.pos),
+                causal_mode=s.causal_mode,
             )
             self.step_decls[(decl.name, s.name)] = s
         if any(st.ttc_from_comment for st in asset.steps.values()):
@@ -311,6 +325,15 @@ class _Compiler:
                 for e in s.reaches:
                     self._check_reach(e, decl.name)
                 step.reaches = [_expr_json(e, last_is_step=True) for e in s.reaches]
+            for exprs, overrides, attr in (
+                (s.append_reaches, s.append_overrides, "append_reaches"),
+                (s.remove_reaches, s.remove_overrides, "remove_reaches"),
+            ):
+                if exprs is not None:
+                    for e in exprs:
+                        self._check_reach(e, decl.name)
+                    expressions = [_expr_json(e, last_is_step=True) for e in exprs]
+                    setattr(step, attr, {"overrides": overrides, "stepExpressions": expressions})
 
     def _check_reach(self, expr: Expr, asset: str) -> None:
         """A reach ends in an attack step of the asset its path leads to."""

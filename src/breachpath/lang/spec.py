@@ -37,6 +37,9 @@ class Step:
     attack_ids: list[str] = field(default_factory=list)
     detectors: list[dict] = field(default_factory=list)
     location: str | None = None  # file:line:column
+    causal_mode: str | None = None  # action or effect (newer MAL; kept, not yet simulated)
+    append_reaches: dict | None = None  # {"overrides": bool, "stepExpressions": [...]} for A> / +A>
+    remove_reaches: dict | None = None  # for R> / +R>
 
 
 @dataclass
@@ -207,6 +210,13 @@ def _step_json(step: Step) -> dict:
     }
     if step.detectors:
         data["detectors"] = step.detectors
+    for key, value in (
+        ("causal_mode", step.causal_mode),
+        ("append_reaches", step.append_reaches),
+        ("remove_reaches", step.remove_reaches),
+    ):
+        if value is not None:
+            data[key] = value
     return data
 
 
@@ -281,6 +291,9 @@ def from_langspec(data: object, origin: str) -> LanguageSpec:
                 reaches=None if reaches is None else list(reaches.get("stepExpressions") or []),
                 reaches_overrides=True if reaches is None else bool(reaches.get("overrides", True)),
                 detectors=list(s.get("detectors") or []),
+                causal_mode=s.get("causal_mode"),
+                append_reaches=s.get("append_reaches"),
+                remove_reaches=s.get("remove_reaches"),
             )
         assets[asset.name] = asset
     associations = []

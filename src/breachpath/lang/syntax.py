@@ -113,7 +113,7 @@ class Meta:
 class Detector:
     name: str | None
     context: list[tuple[str, str]]
-    detector_type: str
+    detector_type: str | None
     tprate: str | None
     pos: Pos
 
@@ -133,6 +133,11 @@ class StepDecl:
     requires: list[Expr] | None = None
     reaches: list[Expr] | None = None
     reaches_overrides: bool = True  # -> overrides inherited children, +> appends
+    causal_mode: str | None = None  # action or effect (newer MAL)
+    append_reaches: list[Expr] | None = None  # A> / +A>
+    append_overrides: bool = True
+    remove_reaches: list[Expr] | None = None  # R> / +R>
+    remove_overrides: bool = True
 
 
 @dataclass
@@ -193,10 +198,12 @@ class FileDecl:
 
 _STEP_KINDS = {"|": "or", "&": "and", "#": "defense", "E": "exist", "!E": "notExist"}
 _SETOPS = {"\\/": "union", "/\\": "intersection", "-": "difference"}
+_REACHING = frozenset({"->", "+>", "A>", "+A>", "R>", "+R>"})
 
 
 _STEP_KINDS = {"|": "or", "&": "and", "#": "defense", "E": "exist", "!E": "notExist"}
 _SETOPS = {"\\/": "union", "/\\": "intersection", "-": "difference"}
+_REACHING = frozenset({"->", "+>", "A>", "+A>", "R>", "+R>"})
 
 _SKIP = r"(?:\s+|//[^\n]*|/\*.*?\*/)*"
 # Each match is a token with the whitespace and comments before it, so blanks cost no match of their own.
@@ -204,7 +211,7 @@ _TOKEN = re.compile(
     _SKIP
     + r"""
     (?:(?P<string>"(?:[^"\\\n]|\\.)*")
-    |(?P<op><--|-->|->|\+>|<-|!E(?![A-Za-z0-9_])|\\/|/\\|\.\.|[{}()\[\],.:=*|&#@!+\-/^])
+    |(?P<op><--|-->|->|\+A>|\+R>|A>|R>|\+>|<-|!E(?![A-Za-z0-9_])|\\/|/\\|\.\.|[{}()\[\],.:=*|&#@!+\-/^])
     |(?P<id>[A-Za-z0-9_]+))
     """,
     re.S | re.X,
@@ -398,8 +405,12 @@ class _Parser:
 
     def step(self) -> StepDecl:
         kind = self.take()
+        mode = None
+        if self.peek().kind == "id" and self.peek().text in ("action", "effect") and self.peek(1).kind == "id":
+            mode = self.take().text
         name = self.ident("an attack step name")
         step = StepDecl(_STEP_KINDS[kind.text], name.text, self.pos(kind))
+        step.causal_mode = mode
         while self.at("@"):
             self.take()
             step.tags.append(self.ident("a tag").text)
@@ -422,9 +433,15 @@ class _Parser:
         if self.at("<-"):
             self.take()
             step.requires = self.exprs()
-        if self.at("->") or self.at("+>"):
-            step.reaches_overrides = self.take().text == "->"
-            step.reaches = self.exprs()
+        while self.peek().text in _REACHING:
+            op = self.take().text
+            exprs = self.exprs()
+            if op in ("->", "+>"):
+                step.reaches_overrides, step.reaches = op == "->", exprs
+            elif op in ("A>", "+A>"):
+                step.append_overrides, step.append_reaches = op == "A>", exprs
+            else:
+                step.remove_overrides, step.remove_reaches = op == "R>", exprs
         return step
 
     def ttc_body(self) -> tuple[str, Pos]:
@@ -442,19 +459,23 @@ class _Parser:
         return body.strip(), self.pos_at(start + lead)
 
     def detector(self) -> Detector:
+        """``! name? ('(' asset label (',' asset label)* ')')? type? [rate]?``"""
         bang = self.take()
-        name = self.take().text if self.peek().kind == "id" else None
-        self.expect("(")
+        name = self.take().text if self.peek().kind == "id" and not self.at("info", 1) else None
         context = []
-        while True:
-            asset = self.ident("a context asset")
-            label = self.ident("a context label")
-            context.append((asset.text, label.text))
-            if not self.at(","):
-                break
+        if self.at("("):
             self.take()
-        self.expect(")")
-        detector_type = self.ident("a detector type").text
+            while True:
+                asset = self.ident("a context asset")
+                label = self.ident("a context label")
+                context.append((asset.text, label.text))
+                if not self.at(","):
+                    break
+                self.take()
+            self.expect(")")
+        detector_type = None
+        if self.peek().kind == "id" and not self.at("info", 1):
+            detector_type = self.take().text
         tprate = self.ttc_body()[0] if self.at("[") else None
         return Detector(name, context, detector_type, tprate, self.pos(bang))
 
