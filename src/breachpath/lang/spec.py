@@ -74,6 +74,7 @@ class Field:
     target: str
     multiplicity: tuple[int, int | None]
     association: str
+    back: str = ""  # the field on the target that leads back here
 
 
 @dataclass
@@ -106,11 +107,11 @@ class LanguageSpec:
         out: dict[str, Field] = {}
         for assoc in self.associations:
             if assoc.left_asset in lineage:
-                out.setdefault(
-                    assoc.right_field, Field(assoc.right_field, assoc.right_asset, assoc.right_mult, assoc.name)
-                )
+                right = Field(assoc.right_field, assoc.right_asset, assoc.right_mult, assoc.name, assoc.left_field)
+                out.setdefault(assoc.right_field, right)
             if assoc.right_asset in lineage:
-                out.setdefault(assoc.left_field, Field(assoc.left_field, assoc.left_asset, assoc.left_mult, assoc.name))
+                left = Field(assoc.left_field, assoc.left_asset, assoc.left_mult, assoc.name, assoc.right_field)
+                out.setdefault(assoc.left_field, left)
         return out
 
     def variable(self, asset: str, name: str) -> tuple[str, dict] | None:

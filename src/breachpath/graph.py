@@ -1,0 +1,398 @@
+"""The attack graph: a language and a model compiled into flat numpy arrays.
+
+One node per (asset, attack step) of every asset (inherited steps included). A step's children come from its
+reach expressions, evaluated over the model's links with sparse boolean matrices (scipy.sparse), one matrix
+product per navigation step for all assets of a type at once: ``a.b`` is ``X @ F_a @ F_b``; ``\\/`` ``/\\`` and
+``-`` are element-wise; ``x*`` is a fixed point (zero or more hops, the start included); ``[T]`` masks columns;
+``v()`` multiplies by the variable's matrix. No Python object per node on the way.
+
+The :class:`AttackGraph` holds the node arrays (kind, asset, step, TTC id, defense probability, existence),
+children and parents in CSR form, and the names to read them by. It saves to ``.npz`` without pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from breachpath.dist import parse
+from breachpath.errors import InputError
+from breachpath.lang.spec import LanguageSpec
+from breachpath.model import Model, complete_links, validate
+
+KINDS = ("or", "and", "defense", "exists", "notExists")
+_KIND_CODE = {"or": 0, "and": 1, "defense": 2, "exist": 3, "notExist": 4}
+FORMAT = "breachpath-attack-graph/1"
+
+
+@dataclass
+class AttackGraph:
+    """Flat arrays, one entry per node (``kind``…) or per edge (CSR ``child_idx``/``parent_idx``)."""
+
+    kind: np.ndarray  # int8: 0 or, 1 and, 2 defense, 3 exists, 4 notExists
+    asset: np.ndarray  # int32: index into asset_ids / asset_names / asset_types
+    step: np.ndarray  # int32: index into step_names
+    ttc: np.ndarray  # int32: index into ttc_texts, -1 for none (instantaneous)
+    defense_p: np.ndarray  # float64: probability a defense is enabled (NaN for other kinds)
+    exists: np.ndarray  # int8: for E/!E, 1 when the requirement holds in the model (so the step is reached at 0)
+    child_ptr: np.ndarray  # int64, len n+1
+    child_idx: np.ndarray  # int32
+    parent_ptr: np.ndarray
+    parent_idx: np.ndarray
+    asset_ids: np.ndarray  # int64: the model's ids
+    asset_names: np.ndarray  # str
+    asset_types: np.ndarray  # str
+    step_names: np.ndarray  # str
+    ttc_texts: np.ndarray  # str (MAL text)
+    info: dict = field(default_factory=dict)  # language, model, attack ids per "Type.step", build figures
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.kind)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.child_idx)
+
+    def name(self, node: int) -> str:
+        """``<asset name>:<step>``."""
+        return f"{self.asset_names[self.asset[node]]}:{self.step_names[self.step[node]]}"
+
+    def names(self) -> list[str]:
+        return [f"{a}:{s}" for a, s in zip(self.asset_names[self.asset], self.step_names[self.step], strict=True)]
+
+    def children(self, node: int) -> np.ndarray:
+        return self.child_idx[self.child_ptr[node] : self.child_ptr[node + 1]]
+
+    def parents(self, node: int) -> np.ndarray:
+        return self.parent_idx[self.parent_ptr[node] : self.parent_ptr[node + 1]]
+
+    def edges(self) -> np.ndarray:
+        """(parent, child) pairs, shape (E, 2)."""
+        parents = np.repeat(np.arange(self.n_nodes, dtype=np.int32), np.diff(self.child_ptr))
+        return np.stack([parents, self.child_idx], axis=1)
+
+    def find(self, text: str) -> int:
+        """The node called ``asset:step`` or ``asset.step`` (asset by name, or by id)."""
+        asset_part, sep, step_part = (
+            text.replace(":", ".", 1).rpartition(".") if ":" not in text else text.partition(":")
+        )
+        if not sep:
+            raise InputError(f"{text}: expected asset:step")
+        candidates = np.flatnonzero(self.asset_names == asset_part)
+        if candidates.size == 0 and asset_part.isdigit():
+            candidates = np.flatnonzero(self.asset_ids == int(asset_part))
+        if candidates.size == 0:
+            raise InputError(f"{text}: no asset {asset_part!r} in the model")
+        steps = np.flatnonzero(self.step_names == step_part)
+        nodes = np.flatnonzero(np.isin(self.asset, candidates) & np.isin(self.step, steps))
+        if nodes.size == 0:
+            types = ", ".join(sorted(set(self.asset_types[candidates])))
+            raise InputError(f"{text}: asset {asset_part!r} ({types}) has no attack step {step_part!r}")
+        return int(nodes[0])
+
+    def node(self, index: int) -> dict:
+        """A readable view of one node: name, kind, asset, step, TTC, ATT&CK ids, language location."""
+        asset_type = str(self.asset_types[self.asset[index]])
+        step = str(self.step_names[self.step[index]])
+        key = f"{asset_type}.{step}"
+        return {
+            "id": index,
+            "name": self.name(index),
+            "kind": KINDS[self.kind[index]],
+            "asset": {
+                "id": int(self.asset_ids[self.asset[index]]),
+                "name": str(self.asset_names[self.asset[index]]),
+                "type": asset_type,
+            },
+            "step": step,
+            "ttc": None if self.ttc[index] < 0 else str(self.ttc_texts[self.ttc[index]]),
+            "defense_p": None if np.isnan(self.defense_p[index]) else float(self.defense_p[index]),
+            "attack_ids": self.info.get("attack_ids", {}).get(key, []),
+            "language": self.info.get("locations", {}).get(key),
+            "children": [int(c) for c in self.children(index)],
+            "parents": [int(p) for p in self.parents(index)],
+        }
+
+    def stats(self) -> dict:
+        counts = np.bincount(self.kind, minlength=len(KINDS))
+        return {
+            "nodes": self.n_nodes,
+            "edges": self.n_edges,
+            "assets": len(self.asset_ids),
+            "nodes_by_kind": {k: int(n) for k, n in zip(KINDS, counts, strict=True)},
+            "build_seconds": self.info.get("build_seconds"),
+            "memory_bytes": int(sum(a.nbytes for a in self._arrays().values())),
+        }
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {k: v for k, v in self.__dict__.items() if isinstance(v, np.ndarray)}
+
+    # -- .npz ---------------------------------------------------------------------------------------
+
+    def save(self, path: Path | str) -> None:
+        """Write the arrays to ``.npz`` (no pickle: strings are numpy unicode arrays, info is JSON)."""
+        import io
+
+        from breachpath.fileio import atomic_write_bytes
+
+        buffer = io.BytesIO()
+        np.savez(buffer, format=np.array(FORMAT), info=np.array(json.dumps(self.info)), **self._arrays())
+        atomic_write_bytes(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: Path | str) -> AttackGraph:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "format" not in data or str(data["format"]) != FORMAT:
+                    raise InputError(f"{path}: not a breachpath attack graph")
+                arrays = {k: data[k] for k in data.files if k not in ("format", "info")}
+                info = json.loads(str(data["info"]))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot read the attack graph ({exc})") from None
+        missing = set(cls.__dataclass_fields__) - set(arrays) - {"info"}
+        if missing:
+            raise InputError(f"{path}: attack graph without {', '.join(sorted(missing))}")
+        return cls(**arrays, info=info)
+
+    def to_json(self) -> dict:
+        """``{"nodes": [{"id", "name", "kind"}], "edges": [[parent, child], ...]}`` for other tools."""
+        names = self.names()
+        return {
+            "nodes": [{"id": i, "name": names[i], "kind": KINDS[k]} for i, k in enumerate(self.kind.tolist())],
+            "edges": self.edges().tolist(),
+        }
+
+
+# -- building ---------------------------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, spec: LanguageSpec, model: Model):
+        self.spec = spec
+        self.model = model
+        self.ids = np.array(list(model.assets), dtype=np.int64)
+        self.index = {asset_id: i for i, asset_id in enumerate(model.assets)}
+        self.types = [a.type for a in model.assets.values()]
+        self.n = len(self.ids)
+        self._fields: dict[str, sparse.csr_matrix] = {}
+        self._variables: dict[str, sparse.csr_matrix] = {}
+        self._subtype_masks: dict[str, np.ndarray] = {}
+        self.type_rows: dict[str, np.ndarray] = {}
+        for t in dict.fromkeys(self.types):
+            self.type_rows[t] = np.flatnonzero(np.array(self.types) == t)
+
+    def field_matrix(self, name: str) -> sparse.csr_matrix:
+        found = self._fields.get(name)
+        if found is None:
+            rows, cols = [], []
+            for i, asset in enumerate(self.model.assets.values()):
+                for target in asset.links.get(name, ()):
+                    rows.append(i)
+                    cols.append(self.index[target])
+            data = np.ones(len(rows), dtype=bool)
+            found = sparse.csr_matrix((data, (rows, cols)), shape=(self.n, self.n), dtype=bool)
+            self._fields[name] = found
+        return found
+
+    def subtype_mask(self, asset_type: str) -> np.ndarray:
+        found = self._subtype_masks.get(asset_type)
+        if found is None:
+            ok = {t for t in self.type_rows if t in self.spec.assets and self.spec.is_subtype(t, asset_type)}
+            found = np.array([t in ok for t in self.types], dtype=bool)
+            self._subtype_masks[asset_type] = found
+        return found
+
+    def selection(self, rows: np.ndarray) -> sparse.csr_matrix:
+        """Row i selects asset rows[i]: the starting sets for assets of one type."""
+        return sparse.csr_matrix(
+            (np.ones(len(rows), dtype=bool), (np.arange(len(rows)), rows)), shape=(len(rows), self.n), dtype=bool
+        )
+
+    def variable_matrix(self, name: str) -> sparse.csr_matrix:
+        """N×N: row b holds the assets the variable ``name`` gives from asset b (its type's definition)."""
+        found = self._variables.get(name)
+        if found is None:
+            self._variables[name] = sparse.csr_matrix((self.n, self.n), dtype=bool)  # guards self-reference
+            blocks = []
+            for asset_type, rows in self.type_rows.items():
+                if asset_type not in self.spec.assets:
+                    continue
+                var = self.spec.variable(asset_type, name)
+                if var is None:
+                    continue
+                result = self.evaluate(var[1], self.selection(rows))
+                blocks.append(
+                    sparse.csr_matrix(
+                        (np.ones(result.nnz, dtype=bool), (rows[result.nonzero()[0]], result.nonzero()[1])),
+                        shape=(self.n, self.n),
+                        dtype=bool,
+                    )
+                )
+            found = sum(blocks[1:], blocks[0]) if blocks else sparse.csr_matrix((self.n, self.n), dtype=bool)
+            self._variables[name] = found.astype(bool).tocsr()
+        return found
+
+    def evaluate(self, expr: dict, x: sparse.csr_matrix) -> sparse.csr_matrix:
+        """The sets an expression leads to from each row's set ``x`` (rows × N, boolean)."""
+        kind = expr["type"]
+        if kind == "field":
+            return (x @ self.field_matrix(expr["name"])).astype(bool)
+        if kind == "collect":
+            return self.evaluate(expr["rhs"], self.evaluate(expr["lhs"], x))
+        if kind == "union":
+            return (self.evaluate(expr["lhs"], x) + self.evaluate(expr["rhs"], x)).astype(bool)
+        if kind == "intersection":
+            return self.evaluate(expr["lhs"], x).multiply(self.evaluate(expr["rhs"], x)).astype(bool).tocsr()
+        if kind == "difference":
+            left = self.evaluate(expr["lhs"], x)
+            right = self.evaluate(expr["rhs"], x)
+            return (left.astype(np.int8) - left.multiply(right).astype(np.int8)).astype(bool).tocsr()
+        if kind == "transitive":
+            reached = x.astype(bool).tocsr()
+            frontier = reached
+            for _ in range(self.n + 1):
+                step = self.evaluate(expr["stepExpression"], frontier)
+                new = (step.astype(np.int8) - step.multiply(reached).astype(np.int8)).astype(bool).tocsr()
+                new.eliminate_zeros()
+                if new.nnz == 0:
+                    break
+                reached = (reached + new).astype(bool).tocsr()
+                frontier = new
+            return reached
+        if kind == "subType":
+            inner = self.evaluate(expr["stepExpression"], x)
+            return (inner @ sparse.diags(self.subtype_mask(expr["subType"]).astype(np.int8))).astype(bool).tocsr()
+        if kind == "variable":
+            return (x @ self.variable_matrix(expr["name"])).astype(bool)
+        raise InputError(f"unknown step expression {kind!r}")
+
+
+def _split_reach(expr: dict) -> tuple[dict | None, str]:
+    """A reach is a path then an attack step: (path or None for the asset itself, step name)."""
+    if expr["type"] == "attackStep":
+        return None, expr["name"]
+    if expr["type"] == "collect" and expr["rhs"]["type"] == "attackStep":
+        return expr["lhs"], expr["rhs"]["name"]
+    if expr["type"] == "collect":
+        path, step = _split_reach(expr["rhs"])
+        return ({"type": "collect", "lhs": expr["lhs"], "rhs": path} if path else expr["lhs"]), step
+    raise InputError(f"a reach must end in an attack step: {expr}")
+
+
+def build_graph(spec: LanguageSpec, model: Model) -> AttackGraph:
+    """Compile ``model`` under ``spec`` into an :class:`AttackGraph` (unpruned)."""
+    started = time.perf_counter()
+    complete_links(model, spec)
+    fatal = [p for p in validate(model, spec) if "unknown asset type" in p or "has no field" in p or "is abstract" in p]
+    if fatal:
+        raise InputError(f"{model.origin}: {fatal[0]}" + (f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""))
+    builder = _Builder(spec, model)
+    n = builder.n
+
+    # Nodes: every step of every asset, asset by asset.
+    step_names: dict[str, int] = {}
+    ttc_texts: dict[str, int] = {}
+    type_steps = {t: spec.steps(t) for t in builder.type_rows}
+    node_kind, node_asset, node_step, node_ttc, node_def, node_exists = [], [], [], [], [], []
+    first_node = np.zeros(n + 1, dtype=np.int64)
+    for i, asset in enumerate(model.assets.values()):
+        first_node[i] = len(node_kind)
+        for name, step in type_steps[asset.type].items():
+            node_kind.append(_KIND_CODE[step.kind])
+            node_asset.append(i)
+            node_step.append(step_names.setdefault(name, len(step_names)))
+            if step.kind == "defense":
+                value = asset.defenses.get(name)
+                node_def.append(
+                    value if value is not None else (parse(step.ttc).success_probability() if step.ttc else 0.0)
+                )
+                node_ttc.append(-1)
+            else:
+                node_def.append(np.nan)
+                node_ttc.append(ttc_texts.setdefault(step.ttc, len(ttc_texts)) if step.ttc else -1)
+            node_exists.append(-1)
+    first_node[n] = len(node_kind)
+    kind = np.array(node_kind, dtype=np.int8)
+    asset_of = np.array(node_asset, dtype=np.int32)
+    step_of = np.array(node_step, dtype=np.int32)
+    exists = np.array(node_exists, dtype=np.int8)
+
+    # node_of[step] = node id per asset (-1 where the asset has no such step)
+    node_of = {name: np.full(n, -1, dtype=np.int64) for name in step_names}
+    step_list = list(step_names)
+    for name, idx in step_names.items():
+        nodes = np.flatnonzero(step_of == idx)
+        node_of[name][asset_of[nodes]] = nodes
+
+    parents_all, children_all = [], []
+    for asset_type, rows in builder.type_rows.items():
+        start = builder.selection(rows)
+        for name, step in type_steps[asset_type].items():
+            own = node_of[name][rows]
+            if step.kind in ("exist", "notExist"):
+                any_found = np.zeros(len(rows), dtype=bool)
+                all_empty = np.ones(len(rows), dtype=bool)
+                for requirement in step.requires or []:
+                    found = np.asarray(builder.evaluate(requirement, start).getnnz(axis=1)) > 0
+                    any_found |= found
+                    all_empty &= ~found
+                exists[own] = (any_found if step.kind == "exist" else all_empty).astype(np.int8)
+            for reach in step.reaches or []:
+                path, target = _split_reach(reach)
+                reached = start if path is None else builder.evaluate(path, start)
+                rr, cc = reached.nonzero()
+                child = node_of.get(target, np.full(n, -1, dtype=np.int64))[cc]
+                keep = child >= 0
+                parents_all.append(own[rr[keep]])
+                children_all.append(child[keep])
+
+    parents = np.concatenate(parents_all) if parents_all else np.zeros(0, dtype=np.int64)
+    children = np.concatenate(children_all) if children_all else np.zeros(0, dtype=np.int64)
+    total = len(kind)
+    # Two expressions reaching the same step give one edge.
+    keys = np.unique(parents.astype(np.int64) * total + children.astype(np.int64))
+    parents, children = (keys // total).astype(np.int32), (keys % total).astype(np.int32)
+    child_ptr = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(np.bincount(parents, minlength=total), out=child_ptr[1:])
+    order = np.lexsort((parents, children))
+    parent_ptr = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(np.bincount(children, minlength=total), out=parent_ptr[1:])
+
+    attack_ids, locations = {}, {}
+    for asset_type in builder.type_rows:
+        for name, step in type_steps[asset_type].items():
+            key = f"{asset_type}.{name}"
+            if step.attack_ids:
+                attack_ids[key] = step.attack_ids
+            locations[key] = f"{step.asset}.{name}" + (f" ({step.location})" if step.location else "")
+    graph = AttackGraph(
+        kind=kind,
+        asset=asset_of,
+        step=step_of,
+        ttc=np.array(node_ttc, dtype=np.int32),
+        defense_p=np.array(node_def, dtype=np.float64),
+        exists=exists,
+        child_ptr=child_ptr,
+        child_idx=children,
+        parent_ptr=parent_ptr,
+        parent_idx=parents[order],
+        asset_ids=builder.ids,
+        asset_names=np.array([a.name for a in model.assets.values()], dtype=np.str_),
+        asset_types=np.array(builder.types, dtype=np.str_),
+        step_names=np.array(step_list, dtype=np.str_),
+        ttc_texts=np.array(list(ttc_texts), dtype=np.str_),
+        info={
+            "language": dict(spec.defines),
+            "model": model.origin,
+            "attack_ids": attack_ids,
+            "locations": locations,
+        },
+    )
+    graph.info["build_seconds"] = round(time.perf_counter() - started, 4)
+    return graph
