@@ -25,6 +25,10 @@ kb_app = typer.Typer(help="The ATT&CK knowledge base: load, show, search, export
 app.add_typer(kb_app, name="kb")
 lang_app = typer.Typer(help="MAL languages: compile and inspect.", no_args_is_help=True)
 app.add_typer(lang_app, name="lang")
+model_app = typer.Typer(help="Instance models: validate and export.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+graph_app = typer.Typer(help="Attack graphs: build, inspect, export.", no_args_is_help=True)
+app.add_typer(graph_app, name="graph")
 evidence_app = typer.Typer(
     help="Evidence-backed attack-step estimates: import, check, show, list.", no_args_is_help=True
 )
@@ -581,6 +585,152 @@ def lang_show(
         _json(page)
     else:
         _markdown(render_lang_page(page))
+
+
+LangOption = Annotated[Path, typer.Option("--lang", "-l", help="The language: a .mal file, langspec.json or .mar.")]
+
+
+@model_app.command("validate")
+def model_validate(
+    model: Annotated[Path, typer.Argument(help="A model file (YAML or JSON, mal-toolbox layout).")],
+    lang: LangOption,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """Check a model against its language: one line per problem, exit 2 when there is any."""
+    from breachpath.model import complete_links, read_model, validate
+
+    spec = _language(lang)
+    loaded = read_model(model)
+    complete_links(loaded, spec)
+    problems = validate(loaded, spec)
+    if fmt is ListFormat.json:
+        _json({"model": str(model), "assets": len(loaded.assets), "problems": problems})
+    else:
+        for problem in problems:
+            print(f"{model}: {problem}")
+        if not problems:
+            print(f"{model}: {len(loaded.assets)} assets, no problems")
+    if problems:
+        raise typer.Exit(2)
+
+
+@model_app.command("export")
+def model_export(
+    model: Annotated[Path, typer.Argument(help="A model file, or a scenario naming one.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write (.yml/.yaml or .json).")],
+    lang: Annotated[
+        Path | None, typer.Option("--lang", "-l", help="Complete links from both sides using the language.")
+    ] = None,
+) -> None:
+    """Write a model back in the mal-toolbox layout."""
+    from breachpath.model import complete_links, read_model, write_model
+    from breachpath.scenario import looks_like_scenario, read_scenario
+
+    if looks_like_scenario(model):
+        scenario = read_scenario(model)
+        loaded, lang = scenario.model, lang or scenario.lang
+    else:
+        loaded = read_model(model)
+    if lang is not None:
+        complete_links(loaded, _language(lang))
+    write_model(loaded, out)
+    _err(f"wrote {len(loaded.assets)} assets to {out}")
+
+
+@graph_app.command("build")
+def graph_build(
+    source: Annotated[Path, typer.Argument(metavar="SCENARIO|MODEL", help="A scenario, or a model with --lang.")],
+    lang: Annotated[Path | None, typer.Option("--lang", "-l", help="The language (when SOURCE is a model).")] = None,
+    entry: Annotated[
+        list[str] | None, typer.Option("--entry", "-e", help="An entry point asset:step (repeatable).")
+    ] = None,
+    prune_graph: Annotated[
+        bool, typer.Option("--prune", help="Keep only what the entry points can reach (and its gates).")
+    ] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Save the graph (.npz, no pickle).")] = None,
+    stats: Annotated[bool, typer.Option("--stats", help="Print node and edge counts, build time and memory.")] = False,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """Compile a model and its language into an attack graph."""
+    import time
+
+    from breachpath.graph import build_graph, prune, set_defenses
+    from breachpath.model import read_model
+    from breachpath.scenario import looks_like_scenario, read_scenario
+
+    started = time.perf_counter()
+    entries = list(entry or [])
+    defenses: dict[str, float] = {}
+    if looks_like_scenario(source):
+        scenario = read_scenario(source)
+        spec, model = _language(lang or scenario.lang), scenario.model
+        entries += scenario.entry_points
+        defenses = scenario.defenses
+    else:
+        if lang is None:
+            raise InputError(f"{source}: a model needs --lang (or give a scenario that names its language)")
+        spec, model = _language(lang), read_model(source)
+    graph = build_graph(spec, model)
+    set_defenses(graph, defenses)
+    if prune_graph:
+        if not entries:
+            raise InputError("--prune needs entry points (--entry asset:step, or a scenario's entry_points)")
+        graph = prune(graph, [graph.find(e) for e in entries])
+    graph.info["total_seconds"] = round(time.perf_counter() - started, 4)  # reading and compiling included
+    if out is not None:
+        graph.save(out)
+    summary = {**graph.stats(), "total_seconds": graph.info["total_seconds"]}
+    if out is not None:
+        summary["path"] = str(out)
+    if fmt is ListFormat.json:
+        _json(summary)
+        return
+    lines = [f"{summary['nodes']} nodes, {summary['edges']} edges over {summary['assets']} assets"]
+    if stats:
+        kinds = ", ".join(f"{n} {k}" for k, n in summary["nodes_by_kind"].items())
+        lines += [
+            f"  by kind: {kinds}",
+            f"  built in {summary['build_seconds']:.3f} s; arrays {summary['memory_bytes'] / 2**20:.1f} MiB",
+        ]
+    if out is not None:
+        lines.append(f"  saved to {out}")
+    print("\n".join(lines))
+
+
+@graph_app.command("export")
+def graph_export(
+    graph_path: Annotated[Path, typer.Argument(metavar="GRAPH.npz")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="json")] = ExportFormat.json,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here (atomically) instead of stdout.")] = None,
+) -> None:
+    """Write a saved graph as {"nodes": [{id, name, kind}], "edges": [[parent, child], ...]}."""
+    import orjson
+
+    from breachpath.fileio import atomic_write_bytes
+    from breachpath.graph import AttackGraph
+
+    if fmt is not ExportFormat.json:
+        raise InputError("graph export writes JSON only (--format json)")
+    data = orjson.dumps(AttackGraph.load(graph_path).to_json()) + b"\n"
+    if out is None:
+        sys.stdout.buffer.write(data)
+    else:
+        atomic_write_bytes(out, data)
+
+
+@graph_app.command("show")
+def graph_show(
+    graph_path: Annotated[Path, typer.Argument(metavar="GRAPH.npz")],
+    node: Annotated[str, typer.Argument(metavar="ASSET:STEP")],
+) -> None:
+    """One node: kind, asset, TTC, ATT&CK ids, where the language defines it, parents and children."""
+    from breachpath.graph import AttackGraph
+
+    graph = AttackGraph.load(graph_path)
+    view = graph.node(graph.find(node))
+    view["children"] = [graph.name(c) for c in view["children"]]
+    view["parents"] = [graph.name(p) for p in view["parents"]]
+    _json(view)
 
 
 def main() -> None:

@@ -267,7 +267,7 @@ class _Builder:
             return reached
         if kind == "subType":
             inner = self.evaluate(expr["stepExpression"], x)
-            return (inner @ sparse.diags(self.subtype_mask(expr["subType"]).astype(np.int8))).astype(bool).tocsr()
+            return (inner @ sparse.diags(self.subtype_mask(expr["subType"]), dtype=bool)).astype(bool).tocsr()
         if kind == "variable":
             return (x @ self.variable_matrix(expr["name"])).astype(bool)
         raise InputError(f"unknown step expression {kind!r}")
@@ -396,3 +396,94 @@ def build_graph(spec: LanguageSpec, model: Model) -> AttackGraph:
     )
     graph.info["build_seconds"] = round(time.perf_counter() - started, 4)
     return graph
+
+
+def _gather(ptr: np.ndarray, idx: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """The CSR neighbours of all ``nodes``, concatenated (no Python loop)."""
+    starts, ends = ptr[nodes], ptr[nodes + 1]
+    counts = ends - starts
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, dtype=idx.dtype)
+    offsets = np.repeat(starts - np.cumsum(np.concatenate(([0], counts[:-1]))), counts)
+    return idx[np.arange(total) + offsets]
+
+
+def _reach(ptr: np.ndarray, idx: np.ndarray, sources: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask of nodes reachable from ``sources`` along CSR edges (breadth first, vectorised per level)."""
+    seen = np.zeros(len(ptr) - 1, dtype=bool)
+    frontier = np.unique(sources.astype(np.int64))
+    if allowed is not None:
+        frontier = frontier[allowed[frontier]]
+    seen[frontier] = True
+    while frontier.size:
+        neighbours = _gather(ptr, idx, frontier)
+        fresh = neighbours[~seen[neighbours]]
+        if allowed is not None:
+            fresh = fresh[allowed[fresh]]
+        frontier = np.unique(fresh)
+        seen[frontier] = True
+    return seen
+
+
+def prune(graph: AttackGraph, entries: list[int]) -> AttackGraph:
+    """Keep what the attacker can reach from ``entries``, and every ancestor that can itself be reached (from the
+    entries, a possibly disabled defense, or an E/!E step) since it may gate or speed up a kept step."""
+    entries_arr = np.asarray(entries, dtype=np.int64)
+    attacker = _reach(graph.child_ptr, graph.child_idx, entries_arr)
+    possible_defense = (graph.kind == 2) & (graph.defense_p < 1)
+    existence = (graph.kind >= 3) & (graph.exists == 1)
+    sources = np.flatnonzero(attacker | possible_defense | existence)
+    reachable = _reach(graph.child_ptr, graph.child_idx, sources)
+    # Ancestors of attacker-reached nodes that can be reached at all (defense/existence-fed gates), and the
+    # defenses and existence steps that gate them even when they are never reached (enabled defenses).
+    keep = _reach(graph.parent_ptr, graph.parent_idx, np.flatnonzero(attacker), allowed=reachable | attacker)
+    gates = np.zeros_like(keep)
+    parents_of_kept = _gather(graph.parent_ptr, graph.parent_idx, np.flatnonzero(keep))
+    gates[parents_of_kept[graph.kind[parents_of_kept] >= 2]] = True
+    return subgraph(graph, keep | gates)
+
+
+def subgraph(graph: AttackGraph, mask: np.ndarray) -> AttackGraph:
+    """The graph restricted to the nodes in ``mask`` (ids renumbered; assets and names kept)."""
+    old_ids = np.flatnonzero(mask)
+    new_id = np.full(graph.n_nodes, -1, dtype=np.int64)
+    new_id[old_ids] = np.arange(len(old_ids))
+    edges = graph.edges()
+    keep = mask[edges[:, 0]] & mask[edges[:, 1]]
+    parents = new_id[edges[keep, 0]].astype(np.int32)
+    children = new_id[edges[keep, 1]].astype(np.int32)
+    total = len(old_ids)
+    child_ptr = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(np.bincount(parents, minlength=total), out=child_ptr[1:])
+    order = np.lexsort((parents, children))
+    parent_ptr = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(np.bincount(children, minlength=total), out=parent_ptr[1:])
+    info = {**graph.info, "pruned_from": graph.n_nodes}
+    return AttackGraph(
+        kind=graph.kind[old_ids],
+        asset=graph.asset[old_ids],
+        step=graph.step[old_ids],
+        ttc=graph.ttc[old_ids],
+        defense_p=graph.defense_p[old_ids],
+        exists=graph.exists[old_ids],
+        child_ptr=child_ptr,
+        child_idx=children,
+        parent_ptr=parent_ptr,
+        parent_idx=parents[order],
+        asset_ids=graph.asset_ids,
+        asset_names=graph.asset_names,
+        asset_types=graph.asset_types,
+        step_names=graph.step_names,
+        ttc_texts=graph.ttc_texts,
+        info=info,
+    )
+
+
+def set_defenses(graph: AttackGraph, overrides: dict[str, float]) -> None:
+    """Set defense probabilities by ``asset:defense`` name (scenario overrides)."""
+    for name, value in overrides.items():
+        node = graph.find(name)
+        if graph.kind[node] != 2:
+            raise InputError(f"{name}: not a defense (it is an {KINDS[graph.kind[node]]} step)")
+        graph.defense_p[node] = value
