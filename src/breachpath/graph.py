@@ -184,20 +184,25 @@ class _Builder:
         self._variables: dict[str, sparse.csr_matrix] = {}
         self._subtype_masks: dict[str, np.ndarray] = {}
         self.type_rows: dict[str, np.ndarray] = {}
+        types = np.array(self.types)
         for t in dict.fromkeys(self.types):
-            self.type_rows[t] = np.flatnonzero(np.array(self.types) == t)
+            self.type_rows[t] = np.flatnonzero(types == t)
+        # One pass over the links gives every field's adjacency matrix.
+        pairs: dict[str, tuple[list[int], list[int]]] = {}
+        index = self.index
+        for i, asset in enumerate(model.assets.values()):
+            for name, targets in asset.links.items():
+                rows, cols = pairs.setdefault(name, ([], []))
+                rows.extend([i] * len(targets))
+                cols.extend(index[t] for t in targets)
+        for name, (rows, cols) in pairs.items():
+            data = np.ones(len(rows), dtype=bool)
+            self._fields[name] = sparse.csr_matrix((data, (rows, cols)), shape=(self.n, self.n), dtype=bool)
 
     def field_matrix(self, name: str) -> sparse.csr_matrix:
         found = self._fields.get(name)
         if found is None:
-            rows, cols = [], []
-            for i, asset in enumerate(self.model.assets.values()):
-                for target in asset.links.get(name, ()):
-                    rows.append(i)
-                    cols.append(self.index[target])
-            data = np.ones(len(rows), dtype=bool)
-            found = sparse.csr_matrix((data, (rows, cols)), shape=(self.n, self.n), dtype=bool)
-            self._fields[name] = found
+            found = self._fields[name] = sparse.csr_matrix((self.n, self.n), dtype=bool)
         return found
 
     def subtype_mask(self, asset_type: str) -> np.ndarray:
@@ -295,33 +300,52 @@ def build_graph(spec: LanguageSpec, model: Model) -> AttackGraph:
     builder = _Builder(spec, model)
     n = builder.n
 
-    # Nodes: every step of every asset, asset by asset.
+    # Nodes: every step of every asset, asset by asset; filled per asset type from one template per type.
     step_names: dict[str, int] = {}
     ttc_texts: dict[str, int] = {}
     type_steps = {t: spec.steps(t) for t in builder.type_rows}
-    node_kind, node_asset, node_step, node_ttc, node_def, node_exists = [], [], [], [], [], []
-    first_node = np.zeros(n + 1, dtype=np.int64)
-    for i, asset in enumerate(model.assets.values()):
-        first_node[i] = len(node_kind)
-        for name, step in type_steps[asset.type].items():
-            node_kind.append(_KIND_CODE[step.kind])
-            node_asset.append(i)
-            node_step.append(step_names.setdefault(name, len(step_names)))
+    templates = {}
+    for asset_type, steps in type_steps.items():
+        kinds, ids, ttcs, defaults = [], [], [], []
+        for name, step in steps.items():
+            kinds.append(_KIND_CODE[step.kind])
+            ids.append(step_names.setdefault(name, len(step_names)))
             if step.kind == "defense":
-                value = asset.defenses.get(name)
-                node_def.append(
-                    value if value is not None else (parse(step.ttc).success_probability() if step.ttc else 0.0)
-                )
-                node_ttc.append(-1)
+                ttcs.append(-1)
+                defaults.append(parse(step.ttc).success_probability() if step.ttc else 0.0)
             else:
-                node_def.append(np.nan)
-                node_ttc.append(ttc_texts.setdefault(step.ttc, len(ttc_texts)) if step.ttc else -1)
-            node_exists.append(-1)
-    first_node[n] = len(node_kind)
-    kind = np.array(node_kind, dtype=np.int8)
-    asset_of = np.array(node_asset, dtype=np.int32)
-    step_of = np.array(node_step, dtype=np.int32)
-    exists = np.array(node_exists, dtype=np.int8)
+                ttcs.append(ttc_texts.setdefault(step.ttc, len(ttc_texts)) if step.ttc else -1)
+                defaults.append(np.nan)
+        templates[asset_type] = (
+            np.array(kinds, np.int8),
+            np.array(ids, np.int32),
+            np.array(ttcs, np.int32),
+            np.array(defaults),
+        )
+    per_asset = np.array([len(type_steps[t]) for t in builder.types], dtype=np.int64)
+    first_node = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(per_asset, out=first_node[1:])
+    total = int(first_node[-1])
+    kind = np.empty(total, np.int8)
+    step_of = np.empty(total, np.int32)
+    node_ttc = np.empty(total, np.int32)
+    defense_p = np.empty(total, np.float64)
+    asset_of = np.repeat(np.arange(n, dtype=np.int32), per_asset)
+    exists = np.full(total, -1, np.int8)
+    for asset_type, rows in builder.type_rows.items():
+        t_kind, t_step, t_ttc, t_def = templates[asset_type]
+        positions = (first_node[rows][:, None] + np.arange(len(t_kind))).ravel()
+        kind[positions] = np.tile(t_kind, len(rows))
+        step_of[positions] = np.tile(t_step, len(rows))
+        node_ttc[positions] = np.tile(t_ttc, len(rows))
+        defense_p[positions] = np.tile(t_def, len(rows))
+    # The model's defense values override the language's defaults.
+    for i, asset in enumerate(model.assets.values()):
+        if asset.defenses:
+            names = list(type_steps[asset.type])
+            for name, value in asset.defenses.items():
+                if name in type_steps[asset.type]:
+                    defense_p[first_node[i] + names.index(name)] = value
 
     # node_of[step] = node id per asset (-1 where the asset has no such step)
     node_of = {name: np.full(n, -1, dtype=np.int64) for name in step_names}
@@ -354,9 +378,10 @@ def build_graph(spec: LanguageSpec, model: Model) -> AttackGraph:
 
     parents = np.concatenate(parents_all) if parents_all else np.zeros(0, dtype=np.int64)
     children = np.concatenate(children_all) if children_all else np.zeros(0, dtype=np.int64)
-    total = len(kind)
-    # Two expressions reaching the same step give one edge.
-    keys = np.unique(parents.astype(np.int64) * total + children.astype(np.int64))
+    # Two expressions reaching the same step give one edge (a sort is faster than np.unique's hashing here).
+    keys = np.sort(parents.astype(np.int64) * total + children.astype(np.int64))
+    if keys.size:
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
     parents, children = (keys // total).astype(np.int32), (keys % total).astype(np.int32)
     child_ptr = np.zeros(total + 1, dtype=np.int64)
     np.cumsum(np.bincount(parents, minlength=total), out=child_ptr[1:])
@@ -375,8 +400,8 @@ def build_graph(spec: LanguageSpec, model: Model) -> AttackGraph:
         kind=kind,
         asset=asset_of,
         step=step_of,
-        ttc=np.array(node_ttc, dtype=np.int32),
-        defense_p=np.array(node_def, dtype=np.float64),
+        ttc=node_ttc,
+        defense_p=defense_p,
         exists=exists,
         child_ptr=child_ptr,
         child_idx=children,

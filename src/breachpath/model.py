@@ -193,10 +193,13 @@ def write_model(model: Model, path: Path | str) -> None:
 def complete_links(model: Model, spec) -> list[str]:
     """Add the reverse side of every link (a model may list a link from one side only); returns problems met."""
     problems = []
+    fields_of: dict[str, dict] = {}
     for asset in model.assets.values():
         if asset.type not in spec.assets:
             continue
-        fields = spec.fields(asset.type)
+        fields = fields_of.get(asset.type)
+        if fields is None:
+            fields = fields_of[asset.type] = spec.fields(asset.type)
         for field_name, targets in asset.links.items():
             info = fields.get(field_name)
             if info is None:
@@ -217,6 +220,8 @@ def validate(model: Model, spec) -> list[str]:
         return f"asset {asset.id} ({asset.name})"
 
     seen_names: dict[str, int] = {}
+    per_type: dict[str, tuple[dict, dict]] = {}  # steps and fields, computed once per asset type
+    subtype: dict[tuple[str, str], bool] = {}
     for asset in model.assets.values():
         if asset.name in seen_names:
             problems.append(f"{where(asset)}: the name {asset.name!r} is also used by asset {seen_names[asset.name]}")
@@ -227,12 +232,13 @@ def validate(model: Model, spec) -> list[str]:
             continue
         if spec.assets[asset.type].abstract:
             problems.append(f"{where(asset)}: {asset.type} is abstract and cannot be instantiated")
-        steps = spec.steps(asset.type)
+        if asset.type not in per_type:
+            per_type[asset.type] = (spec.steps(asset.type), spec.fields(asset.type))
+        steps, fields = per_type[asset.type]
         for defense in asset.defenses:
             step = steps.get(defense)
             if step is None or step.kind != "defense":
                 problems.append(f"{where(asset)}: {asset.type} has no defense {defense}")
-        fields = spec.fields(asset.type)
         for field_name, targets in asset.links.items():
             info = fields.get(field_name)
             if info is None:
@@ -240,7 +246,10 @@ def validate(model: Model, spec) -> list[str]:
                 continue
             for target in targets:
                 other = model.assets[target]
-                if other.type in spec.assets and not spec.is_subtype(other.type, info.target):
+                key = (other.type, info.target)
+                if key not in subtype:
+                    subtype[key] = other.type in spec.assets and spec.is_subtype(other.type, info.target)
+                if other.type in spec.assets and not subtype[key]:
                     problems.append(
                         f"{where(asset)}: {field_name} links to asset {other.id} ({other.name}), a {other.type}, "
                         f"where the association {info.association} wants a {info.target}"
