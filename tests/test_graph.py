@@ -275,3 +275,35 @@ def test_cli_graph_and_model_commands(tmp_path):
     assert result.returncode == 2 and "asset 0 (x): unknown asset type Spaceship" in result.stdout
     result = run_cli("graph", "build", str(bad), "--lang", str(lang))
     assert result.returncode == 2 and result.stderr.count("\n") == 1
+
+
+def test_ttc_overrides_by_node_type_and_attack_id(tmp_path):
+    from breachpath.evidence import Estimate, write_estimate
+    from breachpath.evidence.catalog import load_catalog
+    from breachpath.graph import set_ttcs
+
+    spec = compile_text(
+        """
+        category C {
+          asset Svc {
+            | c2 [Exponential(1)] user info: "https://attack.mitre.org/techniques/T1102/"
+            | other
+          }
+        }
+        """
+    )
+    model = model_from_dict({"assets": {0: {"name": "a", "type": "Svc"}, 1: {"name": "b", "type": "Svc"}}}, "m")
+    graph = build_graph(spec, model)
+
+    def ttc(name: str) -> str | None:
+        node = graph.find(name)
+        return None if graph.ttc[node] < 0 else str(graph.ttc_texts[graph.ttc[node]])
+
+    assert set_ttcs(graph, {"a:other": "Exponential(2)"}) == {"a:other": 1}
+    assert ttc("a:other") == "Exponential(2)" and ttc("b:other") is None
+    assert set_ttcs(graph, {"Svc.other": "Zero"}) == {"Svc.other": 2}
+    write_estimate(Estimate(name="Web Service", result="Bernoulli(0.0445)", attack_id="T1102"), tmp_path / "T1102.yaml")
+    assert set_ttcs(graph, {"T1102": "evidence"}, load_catalog(tmp_path)) == {"T1102": 2}
+    assert ttc("a:c2") == ttc("b:c2") == "Bernoulli(0.0445)"
+    with pytest.raises(InputError, match="matches no attack step"):
+        set_ttcs(graph, {"T1566": "Exponential(1)"})

@@ -70,6 +70,13 @@ DbOption = Annotated[
     Path | None,
     typer.Option("--db", help="Knowledge base file (default: $BREACHPATH_HOME/kb.sqlite or the user data dir)."),
 ]
+CatalogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog", help="Evidence catalog directory (default: $BREACHPATH_HOME/evidence or the user data dir)."
+    ),
+]
+
 KindOption = Annotated[Kind | None, typer.Option("--type", "-t", help="Object type, when an id or text is ambiguous.")]
 
 
@@ -369,14 +376,6 @@ def kb_info(
     _markdown("\n".join(lines))
 
 
-CatalogOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--catalog", help="Evidence catalog directory (default: $BREACHPATH_HOME/evidence or the user data dir)."
-    ),
-]
-
-
 @evidence_app.command("import-enterpriselang")
 def evidence_import(
     directory: Annotated[Path, typer.Argument(help="enterpriseLang's probabilities/ directory of notes.")],
@@ -649,29 +648,36 @@ def graph_build(
     ] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Save the graph (.npz, no pickle).")] = None,
     stats: Annotated[bool, typer.Option("--stats", help="Print node and edge counts, build time and memory.")] = False,
+    catalog: CatalogOption = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
     """Compile a model and its language into an attack graph."""
     import time
 
-    from breachpath.graph import build_graph, prune, set_defenses
+    from breachpath.graph import build_graph, prune, set_defenses, set_ttcs
     from breachpath.model import read_model
     from breachpath.scenario import looks_like_scenario, read_scenario
 
     started = time.perf_counter()
     entries = list(entry or [])
     defenses: dict[str, float] = {}
+    ttc_overrides: dict[str, str] = {}
     if looks_like_scenario(source):
         scenario = read_scenario(source)
         spec, model = _language(lang or scenario.lang), scenario.model
         entries += scenario.entry_points
-        defenses = scenario.defenses
+        defenses, ttc_overrides = scenario.defenses, scenario.ttc
     else:
         if lang is None:
             raise InputError(f"{source}: a model needs --lang (or give a scenario that names its language)")
         spec, model = _language(lang), read_model(source)
     graph = build_graph(spec, model)
     set_defenses(graph, defenses)
+    if ttc_overrides:
+        from breachpath.evidence.catalog import default_catalog_dir, load_catalog
+
+        needs_catalog = any(v.strip().lower() == "evidence" for v in ttc_overrides.values())
+        set_ttcs(graph, ttc_overrides, load_catalog(catalog or default_catalog_dir()) if needs_catalog else None)
     if prune_graph:
         if not entries:
             raise InputError("--prune needs entry points (--entry asset:step, or a scenario's entry_points)")

@@ -13,6 +13,7 @@ children and parents in CSR form, and the names to read them by. It saves to ``.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -512,3 +513,49 @@ def set_defenses(graph: AttackGraph, overrides: dict[str, float]) -> None:
         if graph.kind[node] != 2:
             raise InputError(f"{name}: not a defense (it is an {KINDS[graph.kind[node]]} step)")
         graph.defense_p[node] = value
+
+
+_ATTACK_KEY = re.compile(r"^(T\d{4}(?:\.\d{3})?|M\d{4})$")
+
+
+def set_ttcs(graph: AttackGraph, overrides: dict[str, str], catalog: list | None = None) -> dict[str, int]:
+    """Replace TTCs: ``asset:step`` (one node), ``Type.step`` (every asset of that type or a subtype's asset
+    named by type), or an ATT&CK id (every step tagged with it). A value ``evidence`` takes the estimate for that
+    key from the evidence ``catalog``. Returns how many nodes each override changed."""
+    changed: dict[str, int] = {}
+    texts = [str(t) for t in graph.ttc_texts]
+    for key, value in overrides.items():
+        text = value
+        if value.strip().lower() == "evidence":
+            if catalog is None:
+                raise InputError(f"ttc.{key}: 'evidence' needs an evidence catalog (--catalog)")
+            from breachpath.evidence.catalog import find_estimate
+
+            text = find_estimate(catalog, key).result
+        text = str(parse(text))
+        if ":" in key:
+            nodes = np.array([graph.find(key)])
+        elif _ATTACK_KEY.match(key):
+            steps = [k for k, ids in graph.info.get("attack_ids", {}).items() if key in ids]
+            mask = np.zeros(graph.n_nodes, dtype=bool)
+            for type_step in steps:
+                asset_type, step = type_step.split(".", 1)
+                mask |= (graph.asset_types[graph.asset] == asset_type) & (graph.step_names[graph.step] == step)
+            nodes = np.flatnonzero(mask)
+        elif "." in key:
+            asset_type, step = key.split(".", 1)
+            nodes = np.flatnonzero(
+                (graph.asset_types[graph.asset] == asset_type) & (graph.step_names[graph.step] == step)
+            )
+        else:
+            raise InputError(f"ttc.{key}: expected asset:step, Type.step or an ATT&CK id")
+        if nodes.size == 0:
+            raise InputError(f"ttc.{key}: matches no attack step in the graph")
+        if np.any(graph.kind[nodes] == 2):
+            raise InputError(f"ttc.{key}: a defense takes a probability (defenses:), not a TTC")
+        if text not in texts:
+            texts.append(text)
+        graph.ttc[nodes] = texts.index(text)
+        changed[key] = int(nodes.size)
+    graph.ttc_texts = np.array(texts, dtype=np.str_)
+    return changed
