@@ -6,13 +6,19 @@ Inputs: the coreLang language (``<shared>/data/corelang/main.mal``, where ``<sha
 ``$BREACHPATH_SHARED`` or the ``shared`` directory beside the repository) and, per size in ``--hosts``
 (default 10, 100, 1,000 and 5,000 hosts), a model made by ``breachpath.samples.corelang_enterprise(hosts)``
 (about seven assets per host) and written once, in the mal-toolbox layout, to a temporary ``.json`` file
-with ``breachpath.model.write_model``; both sides read that same file.
+with ``breachpath.model.write_model`` (in a child process of this interpreter); both sides read that same
+file.
 
 Each side builds each size in a fresh child process (``--runs`` of them per side and size, default 1), so the
 peak RSS (``ru_maxrss``) is that build's alone. Every child runs with its current directory set to the
 temporary directory: mal-toolbox writes a ``logs/`` folder into its current directory on import (and reads
 a ``maltoolbox.yml`` from it), and neither should touch the repository. Each child prints its figures as one
 JSON line on stdout.
+
+This process stays small (about 20 MB): it generates no model and compares no sets itself. On Linux a
+child's ``ru_maxrss`` starts from its parent's peak RSS (the kernel keeps the larger across fork and exec),
+so a large parent would show up as every child's peak; a note says so if this process's peak ever reaches
+a child's figure.
 
 breachpath ("ours"), a child of this interpreter:
 
@@ -41,8 +47,8 @@ Answers compared, per size: node and edge counts, nodes by kind and model assets
 ``--compare-up-to`` hosts (default 1,000) each child also writes, after its figures are taken, its node names
 and edges to a JSON file in the temporary directory (``{"names": [...], "edges": [[parent, child], ...]}``,
 edges as indices into ``names``; ours from ``graph.names()``, ``<asset name>:<step>``, and ``graph.edges()``;
-the peer's from ``node.full_name`` and ``node.children``), and this process compares the sets of node names
-and of (parent name, child name) edges: the counts of differences and a few examples of each.
+the peer's from ``node.full_name`` and ``node.children``), and a child of this interpreter compares the sets
+of node names and of (parent name, child name) edges: the counts of differences and a few examples of each.
 
 Targets (the brief): the build at least 10x faster than mal-toolbox's and its peak RSS at most a quarter of
 mal-toolbox's, unpruned; so the build row's target is the peer's build seconds / 10, and the peak-RSS row's
@@ -66,7 +72,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +180,35 @@ print(json.dumps(out))
 )
 
 
+# The model is generated, and the sets compared, in children too: on Linux a child's ru_maxrss starts from
+# its parent's peak RSS (the kernel keeps the larger across fork and exec), so this process must stay
+# smaller than anything it measures.
+_GENERATE_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+from breachpath.model import write_model
+from breachpath.samples import corelang_enterprise
+hosts, path = int(sys.argv[1]), Path(sys.argv[2])
+t = time.perf_counter()
+model = corelang_enterprise(hosts)
+generated = time.perf_counter() - t
+t = time.perf_counter()
+write_model(model, path)
+written = time.perf_counter() - t
+info = {"assets": len(model.assets), "file_mb": path.stat().st_size / 1e6}
+print(json.dumps({**info, "generate_s": generated, "write_s": written}))
+"""
+
+_COMPARE_CHILD = r"""
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from graph_bench import compare_sets
+diffs, duplicates = compare_sets(Path(sys.argv[2]), Path(sys.argv[3]))
+print(json.dumps({"diffs": diffs, "duplicates": duplicates}))
+"""
+
+
 @dataclass
 class Results:
     """Everything the run measured, ready to print as a table or JSON."""
@@ -188,6 +222,7 @@ class Results:
     differences: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parent_rss_mb: float | None = None
     ours_raw: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     peer_raw: dict[str, list[dict[str, Any]]] | None = None
 
@@ -204,6 +239,7 @@ class Measured:
     peer_error: str | None = None
     sets: dict[str, dict[str, Any]] | None = None
     duplicates: dict[str, int] = field(default_factory=dict)
+    compare_error: str | None = None
 
 
 # -- running the children ------------------------------------------------------------------------------
@@ -239,6 +275,19 @@ def compare_sets(ours_path: Path, peer_path: Path) -> tuple[dict[str, dict[str, 
     return diffs, duplicates
 
 
+def generate_model(hosts: int, path: Path, workdir: Path) -> dict[str, Any]:
+    """Write the model of ``hosts`` hosts to ``path``, in a child process (see ``_GENERATE_CHILD``)."""
+    with contextlib.chdir(workdir):
+        return run_child([sys.executable, "-c", _GENERATE_CHILD, str(hosts), str(path)], f"model of {hosts} hosts")
+
+
+def compare_in_child(ours_path: Path, peer_path: Path, workdir: Path) -> dict[str, Any]:
+    """:func:`compare_sets` in a child process of this interpreter, so that this one stays small."""
+    argv = [sys.executable, "-c", _COMPARE_CHILD, str(Path(__file__).resolve().parent), str(ours_path), str(peer_path)]
+    with contextlib.chdir(workdir):
+        return run_child(argv, "set comparison")
+
+
 def measure(
     hosts: int,
     lang: Path,
@@ -248,24 +297,8 @@ def measure(
     workdir: Path,
 ) -> Measured:
     """Generate and write the model of ``hosts`` hosts, run both sides on it, compare their answers."""
-    from breachpath.model import write_model
-    from breachpath.samples import corelang_enterprise
-
-    t = time.perf_counter()
-    model = corelang_enterprise(hosts)
-    generated = time.perf_counter() - t
     path = workdir / f"corelang-{hosts}-hosts.json"
-    t = time.perf_counter()
-    write_model(model, path)
-    written = time.perf_counter() - t
-    info = {
-        "path": path.name,
-        "assets": len(model.assets),
-        "file_mb": path.stat().st_size / 1e6,
-        "generate_s": generated,
-        "write_s": written,
-    }
-    del model
+    info = generate_model(hosts, path, workdir)
     log(f"{hosts:,} hosts: {info['assets']:,} assets, {_size(info['file_mb'])} of JSON")
     res = Measured(hosts, info)
     compare = hosts <= compare_up_to
@@ -289,7 +322,12 @@ def measure(
             res.peer_error = str(exc).splitlines()[0]
     if ours_sets and peer_sets and res.ours and res.peer:
         log(f"{hosts:,} hosts: comparing node and edge sets ...")
-        res.sets, res.duplicates = compare_sets(ours_sets, peer_sets)
+        try:
+            compared = compare_in_child(ours_sets, peer_sets, workdir)
+            res.sets, res.duplicates = compared["diffs"], compared["duplicates"]
+        except RuntimeError as exc:
+            log(str(exc))
+            res.compare_error = str(exc).splitlines()[0]
     for sets in (ours_sets, peer_sets):
         if sets is not None:
             sets.unlink(missing_ok=True)
@@ -424,9 +462,30 @@ def build_results(lang: Path, sizes: list[Measured], runs: int, notes: list[str]
             )
         if m.peer_error:
             notes.append(f"mal-toolbox at {h}: its child failed: {m.peer_error}")
+        if m.compare_error:
+            notes.append(f"{h}: the set comparison failed: {m.compare_error}")
         if source == "the brief" and ours:
-            notes.append(f"{h}: no peer figures in this run; the targets use the brief's ({brief})")
+            notes.append(
+                f"{h}: no peer figures in this run; the targets use the brief's mal-toolbox figures "
+                f"({brief[1]:g} s, {brief[3]:,.0f} MB)"
+            )
+    res.parent_rss_mb = _own_rss_mb()
+    children = [r["build_rss_mb"] for m in sizes for r in m.ours + m.peer if r.get("build_rss_mb") is not None]
+    if res.parent_rss_mb is not None and children and res.parent_rss_mb >= min(children):
+        notes.append(
+            f"this process's peak RSS ({res.parent_rss_mb:,.1f} MB) is at least one child's: a child's ru_maxrss "
+            "starts from its parent's peak on Linux, so the smallest peak-RSS figures may be this process's"
+        )
     return res
+
+
+def _own_rss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def compare_size(m: Measured, differences: dict[str, dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
@@ -538,11 +597,6 @@ def main(argv: list[str] | None = None) -> int:
     if not lang.is_file():
         log(f"missing MAL file: {lang}; set BREACHPATH_SHARED")
         return 2
-    try:
-        import breachpath.samples  # noqa: F401  (the model generator runs in this process)
-    except ImportError as exc:
-        log(f"cannot import breachpath.samples ({exc}); run this with the project's venv")
-        return 2
     notes: list[str] = []
 
     python: Path | None = None
@@ -560,7 +614,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="graph-bench-") as tmp:
         workdir = Path(tmp).resolve()
         for hosts in sorted(set(args.hosts)):
-            sizes.append(measure(hosts, lang, python, args.compare_up_to, runs, workdir))
+            try:
+                sizes.append(measure(hosts, lang, python, args.compare_up_to, runs, workdir))
+            except RuntimeError as exc:  # the model could not be generated: nothing to measure
+                log(f"{exc}\nrun this with the project's venv")
+                return 2
 
     compared = [m.hosts for m in sizes if m.sets is not None]
     notes.append(
