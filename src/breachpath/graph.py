@@ -1,10 +1,11 @@
 """The attack graph: a language and a model compiled into flat numpy arrays.
 
 One node per (asset, attack step) of every asset (inherited steps included). A step's children come from its
-reach expressions, evaluated over the model's links with sparse boolean matrices (scipy.sparse), one matrix
-product per navigation step for all assets of a type at once: ``a.b`` is ``X @ F_a @ F_b``; ``\\/`` ``/\\`` and
-``-`` are element-wise; ``x*`` is a fixed point (zero or more hops, the start included); ``[T]`` masks columns;
-``v()`` multiplies by the variable's matrix. No Python object per node on the way.
+reach expressions, evaluated over the model's links for all assets of a type at once: the pairs (origin, asset)
+an expression reaches are a sorted array of int64 keys; ``a.b`` gathers the CSR neighbours of field ``a`` then
+``b``; ``\\/`` ``/\\`` and ``-`` are sorted-array set operations; ``x*`` is a fixed point (zero or more hops, the
+start included); ``[T]`` keeps assets of type T or below; ``v()`` follows the variable's relation. No Python
+object per node on the way.
 
 The :class:`AttackGraph` holds the node arrays (kind, asset, step, TTC id, defense probability, existence),
 children and parents in CSR form, and the names to read them by. It saves to ``.npz`` without pickle.
@@ -19,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import sparse
 
 from breachpath.dist import parse
 from breachpath.errors import InputError
@@ -173,7 +173,34 @@ class AttackGraph:
 # -- building ---------------------------------------------------------------------------------------------
 
 
+class _Csr:
+    """An N×N boolean relation in CSR form (row asset → column assets)."""
+
+    __slots__ = ("indptr", "indices")
+
+    def __init__(self, rows: np.ndarray, cols: np.ndarray, n: int):
+        keys = _unique_keys(rows.astype(np.int64) * n + cols.astype(np.int64))
+        rows, self.indices = np.divmod(keys, n)
+        self.indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=self.indptr[1:])
+
+
+def _unique_keys(keys: np.ndarray) -> np.ndarray:
+    """Sorted unique int64 keys (a sort is faster than np.unique's hashing for these sizes)."""
+    keys.sort()
+    if keys.size:
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    return keys
+
+
 class _Builder:
+    """Evaluates step expressions over the model.
+
+    A set of (origin, asset) pairs is a sorted array of int64 keys ``origin * N + asset``: navigation gathers
+    CSR neighbours (no Python loop per pair), union/intersection/difference are sorted-array set operations,
+    ``x*`` iterates to a fixed point that includes the start, ``[T]`` keeps the assets whose type is T or below.
+    """
+
     def __init__(self, spec: LanguageSpec, model: Model):
         self.spec = spec
         self.model = model
@@ -181,14 +208,14 @@ class _Builder:
         self.index = {asset_id: i for i, asset_id in enumerate(model.assets)}
         self.types = [a.type for a in model.assets.values()]
         self.n = len(self.ids)
-        self._fields: dict[str, sparse.csr_matrix] = {}
-        self._variables: dict[str, sparse.csr_matrix] = {}
+        self._fields: dict[str, _Csr] = {}
+        self._variables: dict[str, _Csr] = {}
         self._subtype_masks: dict[str, np.ndarray] = {}
         self.type_rows: dict[str, np.ndarray] = {}
         types = np.array(self.types)
         for t in dict.fromkeys(self.types):
             self.type_rows[t] = np.flatnonzero(types == t)
-        # One pass over the links gives every field's adjacency matrix.
+        # One pass over the links gives every field's relation.
         pairs: dict[str, tuple[list[int], list[int]]] = {}
         index = self.index
         for i, asset in enumerate(model.assets.values()):
@@ -197,14 +224,11 @@ class _Builder:
                 rows.extend([i] * len(targets))
                 cols.extend(index[t] for t in targets)
         for name, (rows, cols) in pairs.items():
-            data = np.ones(len(rows), dtype=bool)
-            self._fields[name] = sparse.csr_matrix((data, (rows, cols)), shape=(self.n, self.n), dtype=bool)
+            self._fields[name] = _Csr(np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), self.n)
+        self._empty = _Csr(np.zeros(0, np.int64), np.zeros(0, np.int64), self.n)
 
-    def field_matrix(self, name: str) -> sparse.csr_matrix:
-        found = self._fields.get(name)
-        if found is None:
-            found = self._fields[name] = sparse.csr_matrix((self.n, self.n), dtype=bool)
-        return found
+    def field(self, name: str) -> _Csr:
+        return self._fields.get(name, self._empty)
 
     def subtype_mask(self, asset_type: str) -> np.ndarray:
         found = self._subtype_masks.get(asset_type)
@@ -214,68 +238,64 @@ class _Builder:
             self._subtype_masks[asset_type] = found
         return found
 
-    def selection(self, rows: np.ndarray) -> sparse.csr_matrix:
-        """Row i selects asset rows[i]: the starting sets for assets of one type."""
-        return sparse.csr_matrix(
-            (np.ones(len(rows), dtype=bool), (np.arange(len(rows)), rows)), shape=(len(rows), self.n), dtype=bool
-        )
+    def start(self, rows: np.ndarray) -> np.ndarray:
+        """Origin i (a position in ``rows``) starts at asset rows[i]."""
+        return np.arange(len(rows), dtype=np.int64) * self.n + rows.astype(np.int64)
 
-    def variable_matrix(self, name: str) -> sparse.csr_matrix:
-        """N×N: row b holds the assets the variable ``name`` gives from asset b (its type's definition)."""
+    def compose(self, keys: np.ndarray, relation: _Csr) -> np.ndarray:
+        """Follow ``relation`` from every (origin, asset) pair."""
+        origins, assets = np.divmod(keys, self.n)
+        gathered = _gather(relation.indptr, relation.indices, assets)
+        counts = relation.indptr[assets + 1] - relation.indptr[assets]
+        return _unique_keys(np.repeat(origins, counts) * self.n + gathered)
+
+    def variable(self, name: str) -> _Csr:
+        """Row b holds the assets the variable ``name`` gives from asset b (its own type's definition)."""
         found = self._variables.get(name)
         if found is None:
-            self._variables[name] = sparse.csr_matrix((self.n, self.n), dtype=bool)  # guards self-reference
-            blocks = []
+            self._variables[name] = self._empty  # guards self-reference
+            rows_all, cols_all = [], []
             for asset_type, rows in self.type_rows.items():
-                if asset_type not in self.spec.assets:
-                    continue
-                var = self.spec.variable(asset_type, name)
+                var = self.spec.variable(asset_type, name) if asset_type in self.spec.assets else None
                 if var is None:
                     continue
-                result = self.evaluate(var[1], self.selection(rows))
-                blocks.append(
-                    sparse.csr_matrix(
-                        (np.ones(result.nnz, dtype=bool), (rows[result.nonzero()[0]], result.nonzero()[1])),
-                        shape=(self.n, self.n),
-                        dtype=bool,
-                    )
-                )
-            found = sum(blocks[1:], blocks[0]) if blocks else sparse.csr_matrix((self.n, self.n), dtype=bool)
-            self._variables[name] = found.astype(bool).tocsr()
+                origins, assets = np.divmod(self.evaluate(var[1], self.start(rows)), self.n)
+                rows_all.append(rows[origins])
+                cols_all.append(assets)
+            found = _Csr(np.concatenate(rows_all), np.concatenate(cols_all), self.n) if rows_all else self._empty
+            self._variables[name] = found
         return found
 
-    def evaluate(self, expr: dict, x: sparse.csr_matrix) -> sparse.csr_matrix:
-        """The sets an expression leads to from each row's set ``x`` (rows × N, boolean)."""
+    def evaluate(self, expr: dict, keys: np.ndarray) -> np.ndarray:
+        """The (origin, asset) pairs an expression leads to from the pairs ``keys``."""
         kind = expr["type"]
         if kind == "field":
-            return (x @ self.field_matrix(expr["name"])).astype(bool)
+            return self.compose(keys, self.field(expr["name"]))
         if kind == "collect":
-            return self.evaluate(expr["rhs"], self.evaluate(expr["lhs"], x))
+            return self.evaluate(expr["rhs"], self.evaluate(expr["lhs"], keys))
         if kind == "union":
-            return (self.evaluate(expr["lhs"], x) + self.evaluate(expr["rhs"], x)).astype(bool)
+            return np.union1d(self.evaluate(expr["lhs"], keys), self.evaluate(expr["rhs"], keys))
         if kind == "intersection":
-            return self.evaluate(expr["lhs"], x).multiply(self.evaluate(expr["rhs"], x)).astype(bool).tocsr()
+            return np.intersect1d(
+                self.evaluate(expr["lhs"], keys), self.evaluate(expr["rhs"], keys), assume_unique=True
+            )
         if kind == "difference":
-            left = self.evaluate(expr["lhs"], x)
-            right = self.evaluate(expr["rhs"], x)
-            return (left.astype(np.int8) - left.multiply(right).astype(np.int8)).astype(bool).tocsr()
+            return np.setdiff1d(self.evaluate(expr["lhs"], keys), self.evaluate(expr["rhs"], keys), assume_unique=True)
         if kind == "transitive":
-            reached = x.astype(bool).tocsr()
-            frontier = reached
+            reached = keys
+            frontier = keys
             for _ in range(self.n + 1):
-                step = self.evaluate(expr["stepExpression"], frontier)
-                new = (step.astype(np.int8) - step.multiply(reached).astype(np.int8)).astype(bool).tocsr()
-                new.eliminate_zeros()
-                if new.nnz == 0:
+                new = np.setdiff1d(self.evaluate(expr["stepExpression"], frontier), reached, assume_unique=True)
+                if new.size == 0:
                     break
-                reached = (reached + new).astype(bool).tocsr()
+                reached = np.union1d(reached, new)
                 frontier = new
             return reached
         if kind == "subType":
-            inner = self.evaluate(expr["stepExpression"], x)
-            return (inner @ sparse.diags(self.subtype_mask(expr["subType"]), dtype=bool)).astype(bool).tocsr()
+            inner = self.evaluate(expr["stepExpression"], keys)
+            return inner[self.subtype_mask(expr["subType"])[inner % self.n]]
         if kind == "variable":
-            return (x @ self.variable_matrix(expr["name"])).astype(bool)
+            return self.compose(keys, self.variable(expr["name"]))
         raise InputError(f"unknown step expression {kind!r}")
 
 
@@ -348,42 +368,53 @@ def build_graph(spec: LanguageSpec, model: Model) -> AttackGraph:
                 if name in type_steps[asset.type]:
                     defense_p[first_node[i] + names.index(name)] = value
 
-    # node_of[step] = node id per asset (-1 where the asset has no such step)
-    node_of = {name: np.full(n, -1, dtype=np.int64) for name in step_names}
+    # A step's node on asset b is first_node[b] + the step's position in b's type (-1 when b's type lacks it):
+    # a (steps × types) table instead of a node id per (step, asset).
+    type_names = list(builder.type_rows)
+    type_code = np.empty(n, dtype=np.int32)
+    for code, asset_type in enumerate(type_names):
+        type_code[builder.type_rows[asset_type]] = code
+    position = np.full((len(step_names), len(type_names)), -1, dtype=np.int64)
+    for code, asset_type in enumerate(type_names):
+        for offset, name in enumerate(type_steps[asset_type]):
+            position[step_names[name], code] = offset
     step_list = list(step_names)
-    for name, idx in step_names.items():
-        nodes = np.flatnonzero(step_of == idx)
-        node_of[name][asset_of[nodes]] = nodes
+
+    def node_ids(name: str, assets: np.ndarray) -> np.ndarray:
+        offsets = position[step_names[name], type_code[assets]] if name in step_names else np.full(len(assets), -1)
+        return np.where(offsets >= 0, first_node[assets] + offsets, -1)
 
     parents_all, children_all = [], []
     for asset_type, rows in builder.type_rows.items():
-        start = builder.selection(rows)
+        start = builder.start(rows)
         for name, step in type_steps[asset_type].items():
-            own = node_of[name][rows]
+            own = node_ids(name, rows)
             if step.kind in ("exist", "notExist"):
                 any_found = np.zeros(len(rows), dtype=bool)
                 all_empty = np.ones(len(rows), dtype=bool)
                 for requirement in step.requires or []:
-                    found = np.asarray(builder.evaluate(requirement, start).getnnz(axis=1)) > 0
+                    found = np.zeros(len(rows), dtype=bool)
+                    found[builder.evaluate(requirement, start) // n] = True
                     any_found |= found
                     all_empty &= ~found
                 exists[own] = (any_found if step.kind == "exist" else all_empty).astype(np.int8)
             for reach in step.reaches or []:
                 path, target = _split_reach(reach)
                 reached = start if path is None else builder.evaluate(path, start)
-                rr, cc = reached.nonzero()
-                child = node_of.get(target, np.full(n, -1, dtype=np.int64))[cc]
+                rr, cc = np.divmod(reached, n)
+                child = node_ids(target, cc)
                 keep = child >= 0
-                parents_all.append(own[rr[keep]])
-                children_all.append(child[keep])
+                parents_all.append(own[rr[keep]].astype(np.int32))
+                children_all.append(child[keep].astype(np.int32))
 
-    parents = np.concatenate(parents_all) if parents_all else np.zeros(0, dtype=np.int64)
-    children = np.concatenate(children_all) if children_all else np.zeros(0, dtype=np.int64)
+    parents = np.concatenate(parents_all) if parents_all else np.zeros(0, dtype=np.int32)
+    children = np.concatenate(children_all) if children_all else np.zeros(0, dtype=np.int32)
+    del parents_all, children_all
     # Two expressions reaching the same step give one edge (a sort is faster than np.unique's hashing here).
-    keys = np.sort(parents.astype(np.int64) * total + children.astype(np.int64))
-    if keys.size:
-        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    keys = _unique_keys(parents.astype(np.int64) * total + children)
+    del parents, children
     parents, children = (keys // total).astype(np.int32), (keys % total).astype(np.int32)
+    del keys
     child_ptr = np.zeros(total + 1, dtype=np.int64)
     np.cumsum(np.bincount(parents, minlength=total), out=child_ptr[1:])
     order = np.lexsort((parents, children))

@@ -30,7 +30,7 @@ from breachpath.fileio import atomic_write_bytes
 MAX_MODEL_BYTES = 256 * 2**20
 
 
-@dataclass
+@dataclass(slots=True)
 class ModelAsset:
     id: int
     name: str
