@@ -739,6 +739,166 @@ def graph_show(
     _json(view)
 
 
+results_app = typer.Typer(help="Saved simulation results.", no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+
+def _parse_horizons(text: str | None) -> list[float]:
+    if not text:
+        return []
+    try:
+        return [float(h) for h in text.split(",") if h.strip()]
+    except ValueError:
+        raise InputError(f"--horizon {text!r}: expected days such as 1,7,30") from None
+
+
+def _results_json(names: list[str], times, targets: int, samples: int, seed, horizons: list[float]) -> dict:
+    from breachpath.sim import summarise
+
+    out = {"samples": samples, "seed": seed, "targets": {}}
+    for j, name in enumerate(names[:targets]):
+        out["targets"][name] = summarise(times[:, j], horizons)
+    if len(names) > targets:
+        out["steps"] = {name: summarise(times[:, targets + j], horizons) for j, name in enumerate(names[targets:])}
+    return out
+
+
+def _print_results(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['samples']} samples, seed {result['seed']}")
+    for column in ("target", "P(compromise)", "95% CI", "TTC p5", "p50", "p95", "mean (days)"):
+        table.add_column(column, overflow="fold")
+
+    def fmt(value) -> str:
+        return "—" if value is None else f"{value:.3g}"
+
+    for name, r in {**result["targets"], **result.get("steps", {})}.items():
+        ttc = r["ttc"]
+        table.add_row(
+            name, f"{r['p']:.3f}", f"[{r['p_ci'][0]:.3f}, {r['p_ci'][1]:.3f}]",
+            fmt(ttc["p5"]), fmt(ttc["p50"]), fmt(ttc["p95"]), fmt(ttc["mean"]),
+        )  # fmt: skip
+    Console().print(table)
+
+
+@app.command("simulate")
+def simulate_command(
+    source: Annotated[Path, typer.Argument(metavar="SCENARIO|MODEL", help="A scenario, or a model with --lang.")],
+    lang: Annotated[Path | None, typer.Option("--lang", "-l", help="The language (when SOURCE is a model).")] = None,
+    entry: Annotated[
+        list[str] | None, typer.Option("--entry", "-e", help="An entry point asset:step (repeatable).")
+    ] = None,
+    target: Annotated[
+        list[str] | None, typer.Option("--target", "-t", help="A target asset:step (repeatable).")
+    ] = None,
+    samples: Annotated[
+        int | None, typer.Option("--samples", "-n", help="Samples (default: the scenario's, or 1,000).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (same seed, same results).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Threads (default: all cores).")] = None,
+    horizon: Annotated[
+        str | None, typer.Option("--horizon", help="Days for P(compromise within), e.g. 1,7,30.")
+    ] = None,
+    all_steps: Annotated[bool, typer.Option("--all-steps", help="Also report every step.")] = False,
+    save: Annotated[Path | None, typer.Option("--save", help="Keep the per-sample times (.npz, float32).")] = None,
+    catalog: CatalogOption = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """Monte Carlo time-to-compromise: probability and time for each target, with 95% intervals."""
+    import numpy as np
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from breachpath.graph import build_graph, set_defenses, set_ttcs
+    from breachpath.model import read_model
+    from breachpath.scenario import looks_like_scenario, read_scenario
+    from breachpath.sim import simulate
+
+    entries, targets = list(entry or []), list(target or [])
+    defenses: dict[str, float] = {}
+    ttc_overrides: dict[str, str] = {}
+    if looks_like_scenario(source):
+        scenario = read_scenario(source)
+        spec, model = _language(lang or scenario.lang), scenario.model
+        entries = entries or scenario.entry_points
+        targets = targets or scenario.targets
+        defenses, ttc_overrides = scenario.defenses, scenario.ttc
+        samples = samples or scenario.samples
+        seed = seed if seed is not None else scenario.seed
+    else:
+        if lang is None:
+            raise InputError(f"{source}: a model needs --lang (or give a scenario that names its language)")
+        spec, model = _language(lang), read_model(source)
+    if not targets:
+        raise InputError("no targets: give --target asset:step (or targets in the scenario)")
+    samples = samples or 1000
+    horizons = _parse_horizons(horizon)
+    graph = build_graph(spec, model)
+    set_defenses(graph, defenses)
+    if ttc_overrides:
+        from breachpath.evidence.catalog import default_catalog_dir, load_catalog
+
+        needs_catalog = any(v.strip().lower() == "evidence" for v in ttc_overrides.values())
+        set_ttcs(graph, ttc_overrides, load_catalog(catalog or default_catalog_dir()) if needs_catalog else None)
+    entry_nodes = [graph.find(e) for e in entries]
+    target_nodes = [graph.find(t) for t in targets]
+    out_nodes = target_nodes + ([n for n in range(graph.n_nodes) if n not in set(target_nodes)] if all_steps else [])
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("samples", total=samples)
+        result = simulate(
+            graph, entry_nodes, out_nodes, samples=samples, seed=seed, workers=workers,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )  # fmt: skip
+    if save is not None:
+        import io
+
+        from breachpath.fileio import atomic_write_bytes
+
+        buffer = io.BytesIO()
+        np.savez(
+            buffer, times=result.times, names=np.array(result.names, dtype=np.str_), targets=np.array(len(target_nodes)),
+            seed=np.array(-1 if seed is None else seed), format=np.array("breachpath-results/1"),
+        )  # fmt: skip
+        atomic_write_bytes(save, buffer.getvalue())
+    summary = _results_json(result.names, result.times, len(target_nodes), samples, seed, horizons)
+    if fmt is ListFormat.json:
+        _json(summary)
+    else:
+        _print_results(summary)
+
+
+@results_app.command("show")
+def results_show(
+    path: Annotated[Path, typer.Argument(metavar="RESULTS.npz")],
+    horizon: Annotated[
+        str | None, typer.Option("--horizon", help="Days for P(compromise within), e.g. 1,7,30.")
+    ] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """Read saved per-sample times back and summarise them."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["format"]) != "breachpath-results/1":
+                raise InputError(f"{path}: not breachpath simulation results")
+            times, names = data["times"], [str(n) for n in data["names"]]
+            targets, seed = int(data["targets"]), int(data["seed"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read simulation results ({exc})") from None
+    summary = _results_json(names, times, targets, len(times), None if seed < 0 else seed, _parse_horizons(horizon))
+    if fmt is ListFormat.json:
+        _json(summary)
+    else:
+        _print_results(summary)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback.
 

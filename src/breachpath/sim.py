@@ -1,0 +1,305 @@
+"""Monte Carlo time-to-compromise over an :class:`~breachpath.graph.AttackGraph`.
+
+For each sample every step draws a local TTC from its distribution, every defense is enabled with its
+probability, and each step's compromise time is the earliest time the attacker can complete it (DESIGN.md):
+
+* entry steps: 0 plus their own TTC, whatever their kind;
+* OR: the earliest reached parent plus the local TTC; AND: once all parents are reached, the latest plus the TTC;
+* a defense that is enabled is never reached (it blocks its children); a disabled one is reached at 0, and so
+  is an E/!E step whose requirement holds in the model; a step with no parents that is not an entry is never
+  reached; ∞ (a failed Bernoulli factor) means impossible.
+
+Cycles are allowed: this is Dijkstra's algorithm generalised to AND nodes (Knuth, "A generalization of Dijkstra's
+algorithm", IPL 6(1), 1977): a node is final when popped; an OR child is relaxed from each final parent, an AND
+child is pushed once its last parent is final. The per-sample kernel is compiled with numba and runs samples in
+parallel threads. Samples are drawn in fixed blocks, each from its own seed (``SeedSequence(seed).spawn``), so the
+same seed gives the same results whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from breachpath.dist import parse
+from breachpath.errors import InputError
+from breachpath.graph import AttackGraph
+
+#: Memory for one block of local TTCs (samples × nodes × 8 bytes) stays under this.
+BLOCK_BYTES = 64 * 2**20
+MAX_BLOCK = 256
+
+
+@numba.njit(cache=True, nogil=True)
+def _heap_push(heap_t, heap_n, size, t, node):
+    i = size
+    heap_t[i] = t
+    heap_n[i] = node
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap_t[parent] <= heap_t[i]:
+            break
+        heap_t[parent], heap_t[i] = heap_t[i], heap_t[parent]
+        heap_n[parent], heap_n[i] = heap_n[i], heap_n[parent]
+        i = parent
+    return size + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _heap_pop(heap_t, heap_n, size):
+    t = heap_t[0]
+    node = heap_n[0]
+    size -= 1
+    heap_t[0] = heap_t[size]
+    heap_n[0] = heap_n[size]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            break
+        smallest = left
+        right = left + 1
+        if right < size and heap_t[right] < heap_t[left]:
+            smallest = right
+        if heap_t[i] <= heap_t[smallest]:
+            break
+        heap_t[i], heap_t[smallest] = heap_t[smallest], heap_t[i]
+        heap_n[i], heap_n[smallest] = heap_n[smallest], heap_n[i]
+        i = smallest
+    return t, node, size
+
+
+@numba.njit(cache=True, nogil=True)
+def _one_sample(
+    child_ptr, child_idx, n_parents, is_and, fixed, local, sources, source_times, out_nodes, out_row,
+    best, done, count, latest, touched, heap_t, heap_n,
+):  # fmt: skip
+    """One sample. The scratch arrays come in clean and are left clean: only the nodes touched are reset, so a
+    sample costs what it reaches, not the size of the graph."""
+    n_touched = 0
+    size = 0
+    for k in range(sources.shape[0]):
+        t = source_times[k]
+        node = sources[k]
+        if t < best[node]:
+            if best[node] == np.inf and count[node] == 0:
+                touched[n_touched] = node
+                n_touched += 1
+            best[node] = t
+            size = _heap_push(heap_t, heap_n, size, t, node)
+    # Steps with no TTC are common (instantaneous): a child reached at the very time being processed goes on a
+    # stack instead of the heap, since nothing can come before it. Only later times pay for the heap.
+    stack = touched[n_parents.shape[0] :]  # the second half of the scratch space
+    n_stack = 0
+    while size > 0 or n_stack > 0:
+        if n_stack > 0:
+            n_stack -= 1
+            node = stack[n_stack]
+            t = best[node]
+            if done[node]:
+                continue
+        else:
+            t, node, size = _heap_pop(heap_t, heap_n, size)
+            if done[node] or t > best[node]:
+                continue
+        done[node] = True
+        for e in range(child_ptr[node], child_ptr[node + 1]):
+            child = child_idx[e]
+            if done[child] or fixed[child]:
+                continue
+            if best[child] == np.inf and count[child] == 0:
+                touched[n_touched] = child
+                n_touched += 1
+            if is_and[child]:
+                count[child] += 1
+                if t > latest[child]:
+                    latest[child] = t
+                if count[child] != n_parents[child]:
+                    continue
+                candidate = latest[child] + local[child]
+            else:
+                candidate = t + local[child]
+            if candidate < best[child]:
+                best[child] = candidate
+                if candidate == t:
+                    stack[n_stack] = child
+                    n_stack += 1
+                else:
+                    size = _heap_push(heap_t, heap_n, size, candidate, child)
+    for j in range(out_nodes.shape[0]):
+        out_row[j] = best[out_nodes[j]] if done[out_nodes[j]] else np.inf
+    for k in range(n_touched):
+        node = touched[k]
+        best[node] = np.inf
+        done[node] = False
+        count[node] = 0
+        latest[node] = 0.0
+
+
+@numba.njit(cache=True, parallel=True)
+def _run_block(
+    child_ptr, child_idx, n_parents, is_and, fixed, local, entries, entry_local, defense_nodes, enabled,
+    exist_nodes, out_nodes, out, chunks,
+):  # fmt: skip
+    samples = local.shape[0]
+    n = n_parents.shape[0]
+    per_chunk = (samples + chunks - 1) // chunks
+    for c in numba.prange(chunks):
+        # Scratch space once per chunk of samples (a thread's share), not once per sample.
+        best = np.full(n, np.inf)
+        done = np.zeros(n, dtype=np.bool_)
+        count = np.zeros(n, dtype=np.int32)
+        latest = np.zeros(n)
+        touched = np.empty(2 * n + child_idx.shape[0], dtype=np.int64)  # touched nodes, then the zero-time stack
+        capacity = n + child_idx.shape[0] + entries.shape[0] + defense_nodes.shape[0] + exist_nodes.shape[0] + 1
+        heap_t = np.empty(capacity)
+        heap_n = np.empty(capacity, dtype=np.int64)
+        total_max = entries.shape[0] + defense_nodes.shape[0] + exist_nodes.shape[0]
+        sources = np.empty(total_max, dtype=np.int64)
+        times = np.empty(total_max)
+        for s in range(c * per_chunk, min(samples, (c + 1) * per_chunk)):
+            k = 0
+            for i in range(entries.shape[0]):
+                sources[k] = entries[i]
+                times[k] = entry_local[s, i]
+                k += 1
+            for d in range(defense_nodes.shape[0]):
+                if not enabled[s, d]:
+                    sources[k] = defense_nodes[d]
+                    times[k] = 0.0
+                    k += 1
+            for i in range(exist_nodes.shape[0]):
+                sources[k] = exist_nodes[i]
+                times[k] = 0.0
+                k += 1
+            _one_sample(
+                child_ptr, child_idx, n_parents, is_and, fixed, local[s], sources[:k], times[:k], out_nodes, out[s],
+                best, done, count, latest, touched, heap_t, heap_n,
+            )  # fmt: skip
+
+
+@dataclass
+class Simulation:
+    """Per-sample compromise times of the chosen nodes (float32, ∞ for never)."""
+
+    times: np.ndarray  # (samples, nodes)
+    nodes: np.ndarray  # node ids, columns of times
+    names: list[str]
+    seed: int | None
+    samples: int
+
+
+def _local_ttcs(graph: AttackGraph, block: int, rng: np.random.Generator) -> np.ndarray:
+    """(block, nodes) local TTCs: each distinct TTC expression drawn once for all its nodes."""
+    local = np.zeros((block, graph.n_nodes))
+    for k, text in enumerate(graph.ttc_texts):
+        nodes = np.flatnonzero(graph.ttc == k)
+        if nodes.size:
+            local[:, nodes] = parse(str(text)).sample(block * nodes.size, rng).reshape(block, nodes.size)
+    # A negative time (an expression like Uniform(-1, 1)) means "at once": time never runs backwards.
+    np.maximum(local, 0.0, out=local)
+    return local
+
+
+def simulate(
+    graph: AttackGraph,
+    entries: list[int],
+    out_nodes: list[int] | np.ndarray,
+    samples: int = 1000,
+    seed: int | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    first_block: int = 0,
+) -> Simulation:
+    """Run ``samples`` samples; return the compromise times of ``out_nodes`` (targets, or every step)."""
+    if samples < 1:
+        raise InputError("samples must be at least 1")
+    if not entries:
+        raise InputError("no entry points: name at least one asset:step the attacker starts from")
+    threads = max(1, min(workers or os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(threads)
+    out_nodes = np.asarray(out_nodes, dtype=np.int64)
+    n_parents = np.diff(graph.parent_ptr).astype(np.int32)
+    is_and = graph.kind == 1
+    fixed = graph.kind >= 2  # defenses and E/!E: their state is drawn or known, not reached through parents
+    defense_nodes = np.flatnonzero(graph.kind == 2)
+    defense_p = graph.defense_p[defense_nodes]
+    exist_nodes = np.flatnonzero((graph.kind >= 3) & (graph.exists == 1))
+    entry_arr = np.asarray(entries, dtype=np.int64)
+    block = block_size(graph.n_nodes)
+    times = np.empty((samples, len(out_nodes)), dtype=np.float32)
+    sequence = np.random.SeedSequence(seed)
+    n_blocks = math.ceil(samples / block)
+    seeds = sequence.spawn(first_block + n_blocks)[first_block:]
+    done = 0
+    for b in range(n_blocks):
+        rng = np.random.default_rng(seeds[b])
+        size = min(block, samples - done)
+        # Draw a whole block even when fewer samples are needed: the stream must not depend on `samples`.
+        local = _local_ttcs(graph, block, rng)[:size]
+        enabled = (rng.random((block, len(defense_nodes))) < defense_p)[:size]
+        entry_local = local[:, entry_arr]
+        out = np.empty((size, len(out_nodes)))
+        _run_block(
+            graph.child_ptr,
+            graph.child_idx,
+            n_parents,
+            is_and,
+            fixed,
+            local,
+            entry_arr,
+            entry_local,
+            defense_nodes,
+            enabled,
+            exist_nodes,
+            out_nodes,
+            out,
+            threads,
+        )
+        times[done : done + size] = out
+        done += size
+        if progress:
+            progress(done, samples)
+    return Simulation(times, out_nodes, [graph.name(int(n)) for n in out_nodes], seed, samples)
+
+
+def block_size(n_nodes: int) -> int:
+    """Samples per block: local TTCs of a block fit in :data:`BLOCK_BYTES`."""
+    return int(max(1, min(MAX_BLOCK, BLOCK_BYTES // max(1, 8 * n_nodes))))
+
+
+# -- summaries --------------------------------------------------------------------------------------------
+
+
+def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion (Wilson, JASA 22(158), 1927)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def summarise(times: np.ndarray, horizons: list[float] | None = None) -> dict:
+    """Probability with a 95% interval, TTC quantiles and mean among compromised samples, and within-horizon
+    probabilities, for one column of per-sample times."""
+    n = len(times)
+    finite = times[np.isfinite(times)].astype(np.float64)
+    k = len(finite)
+    low, high = wilson(k, n)
+    out = {"p": k / n if n else 0.0, "p_ci": [low, high]}
+    if k:
+        q = np.quantile(finite, [0.05, 0.25, 0.5, 0.75, 0.95])
+        out["ttc"] = {"p5": q[0], "p25": q[1], "p50": q[2], "p75": q[3], "p95": q[4], "mean": float(finite.mean())}
+        out["ttc"] = {key: float(v) for key, v in out["ttc"].items()}
+    else:
+        out["ttc"] = {"p5": None, "p25": None, "p50": None, "p75": None, "p95": None, "mean": None}
+    out["within"] = {f"{h:g}": float(np.count_nonzero(finite <= h) / n) if n else 0.0 for h in horizons or []}
+    return out

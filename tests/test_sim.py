@@ -1,0 +1,221 @@
+"""The Monte Carlo engine: exact agreement with an independent fixed-point computation on small graphs (cycles,
+AND/OR mixes, defenses, existence steps, impossible steps), invariance to node order and worker count, and
+plain reachability when every TTC is zero."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from breachpath.graph import AttackGraph
+from breachpath.sim import _run_block, simulate, summarise, wilson
+
+OR, AND, DEFENSE, EXISTS = 0, 1, 2, 3
+
+
+def make_graph(kinds, edges, ttcs, defense_p=None, exists=None) -> AttackGraph:
+    """A hand-made AttackGraph; ``ttcs`` are MAL texts or None per node."""
+    n = len(kinds)
+    edges = sorted(set(edges))
+    parents = np.array([p for p, _ in edges], dtype=np.int32)
+    children = np.array([c for _, c in edges], dtype=np.int32)
+    child_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(parents, minlength=n), out=child_ptr[1:])
+    order = np.lexsort((parents, children))
+    parent_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(children, minlength=n), out=parent_ptr[1:])
+    texts = sorted({t for t in ttcs if t})
+    return AttackGraph(
+        kind=np.array(kinds, dtype=np.int8),
+        asset=np.arange(n, dtype=np.int32),
+        step=np.zeros(n, dtype=np.int32),
+        ttc=np.array([texts.index(t) if t else -1 for t in ttcs], dtype=np.int32),
+        defense_p=np.array(defense_p if defense_p is not None else [0.0 if k == DEFENSE else np.nan for k in kinds]),
+        exists=np.array(exists if exists is not None else [-1] * n, dtype=np.int8),
+        child_ptr=child_ptr,
+        child_idx=children[np.argsort(parents * n + children, kind="stable")] if len(edges) else children,
+        parent_ptr=parent_ptr,
+        parent_idx=parents[order],
+        asset_ids=np.arange(n, dtype=np.int64),
+        asset_names=np.array([f"a{i}" for i in range(n)]),
+        asset_types=np.array(["T"] * n),
+        step_names=np.array(["s"]),
+        ttc_texts=np.array(texts, dtype=np.str_),
+    )
+
+
+def reference(kinds, edges, local, enabled, exists, entries):
+    """Earliest times by label correcting from ∞ down to the least fixed point (Bellman-Ford style)."""
+    n = len(kinds)
+    parents = [[] for _ in range(n)]
+    for p, c in set(edges):
+        parents[c].append(p)
+    t = [math.inf] * n
+    for v in range(n):
+        if kinds[v] == DEFENSE:
+            t[v] = math.inf if enabled[v] else 0.0
+        elif kinds[v] == EXISTS:
+            t[v] = 0.0 if exists[v] == 1 else math.inf
+    for e in entries:
+        t[e] = local[e]
+    changed = True
+    while changed:
+        changed = False
+        for v in range(n):
+            if kinds[v] >= DEFENSE or v in entries:
+                continue
+            ps = [t[p] for p in parents[v]]
+            if kinds[v] == OR:
+                cand = min(ps, default=math.inf) + local[v]
+            else:
+                cand = max(ps) + local[v] if ps and all(x < math.inf for x in ps) else math.inf
+            if cand < t[v]:
+                t[v] = cand
+                changed = True
+    return t
+
+
+def kernel(graph: AttackGraph, local: np.ndarray, enabled: np.ndarray, entries: list[int], threads: int = 1):
+    """Run the compiled kernel on given draws (one sample per row)."""
+    n = graph.n_nodes
+    defense_nodes = np.flatnonzero(graph.kind == DEFENSE)
+    exist_nodes = np.flatnonzero((graph.kind >= 3) & (graph.exists == 1))
+    entry_arr = np.array(entries, dtype=np.int64)
+    out = np.empty((local.shape[0], n))
+    _run_block(
+        graph.child_ptr, graph.child_idx, np.diff(graph.parent_ptr).astype(np.int32), graph.kind == AND,
+        graph.kind >= 2, local, entry_arr, local[:, entry_arr], defense_nodes, enabled[:, defense_nodes],
+        exist_nodes, np.arange(n, dtype=np.int64), out, threads,
+    )  # fmt: skip
+    return out
+
+
+@st.composite
+def random_graphs(draw):
+    n = draw(st.integers(2, 12))
+    kinds = draw(st.lists(st.sampled_from([OR, OR, AND, DEFENSE, EXISTS]), min_size=n, max_size=n))
+    edges = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n))
+    edges = [(p, c) for p, c in edges if p != c]
+    attack = [v for v in range(n) if kinds[v] < DEFENSE] or [0]
+    if kinds[attack[0]] >= DEFENSE:
+        kinds[attack[0]] = OR
+    entries = sorted(set(draw(st.lists(st.sampled_from(attack), min_size=1, max_size=2))))
+    samples = 4
+    local = np.array(
+        draw(
+            st.lists(
+                st.lists(st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.5, 7.0, math.inf]), min_size=n, max_size=n),
+                min_size=samples,
+                max_size=samples,
+            )
+        )
+    )
+    enabled = np.array(
+        draw(st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=samples, max_size=samples))
+    )
+    exists = [draw(st.sampled_from([0, 1])) if k == EXISTS else -1 for k in kinds]
+    return kinds, edges, local, enabled, exists, entries
+
+
+@settings(max_examples=300, deadline=None)
+@given(random_graphs())
+def test_kernel_equals_the_fixed_point_exactly(case):
+    kinds, edges, local, enabled, exists, entries = case
+    graph = make_graph(kinds, edges, [None] * len(kinds), exists=exists)
+    out = kernel(graph, local, enabled, entries)
+    for s in range(local.shape[0]):
+        expected = reference(kinds, edges, list(local[s]), list(enabled[s]), exists, entries)
+        assert list(out[s]) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(random_graphs(), st.randoms(use_true_random=False))
+def test_results_do_not_depend_on_node_order(case, random):
+    kinds, edges, local, enabled, exists, entries = case
+    n = len(kinds)
+    perm = list(range(n))
+    random.shuffle(perm)  # node v becomes perm[v]
+    inverse = np.argsort(perm)
+    graph = make_graph(kinds, edges, [None] * n, exists=exists)
+    shuffled = make_graph(
+        [kinds[inverse[v]] for v in range(n)],
+        [(perm[p], perm[c]) for p, c in edges],
+        [None] * n,
+        exists=[exists[inverse[v]] for v in range(n)],
+    )
+    out = kernel(graph, local, enabled, entries)
+    out_shuffled = kernel(shuffled, local[:, inverse], enabled[:, inverse], [perm[e] for e in entries])
+    np.testing.assert_array_equal(out_shuffled[:, perm], out)
+
+
+def small_world():
+    """Entry 0 → OR 1 → AND 3 ← OR 2 ← 0; a defense 4 gates AND 3 via OR 5; a cycle 3 → 6 → 1; E 7 → 6."""
+    kinds = [OR, OR, OR, AND, DEFENSE, OR, OR, EXISTS]
+    edges = [(0, 1), (0, 2), (1, 3), (2, 3), (4, 5), (5, 3), (3, 6), (6, 1), (7, 6)]
+    ttcs = [
+        "Exponential(1)",
+        "Exponential(0.5)",
+        "Exponential(0.1) * Bernoulli(0.7)",
+        None,
+        None,
+        None,
+        "Exponential(2)",
+        None,
+    ]
+    return make_graph(kinds, edges, ttcs, defense_p=[np.nan] * 4 + [0.3] + [np.nan] * 3, exists=[-1] * 7 + [1])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_same_seed_same_results_whatever_the_workers(workers):
+    graph = small_world()
+    base = simulate(graph, [0], list(range(graph.n_nodes)), samples=700, seed=11, workers=1)
+    other = simulate(graph, [0], list(range(graph.n_nodes)), samples=700, seed=11, workers=workers)
+    np.testing.assert_array_equal(base.times, other.times)
+    # A longer run starts with the same samples.
+    longer = simulate(graph, [0], list(range(graph.n_nodes)), samples=900, seed=11, workers=workers)
+    np.testing.assert_array_equal(longer.times[:700], base.times)
+
+
+def test_small_world_probabilities():
+    graph = small_world()
+    result = simulate(graph, [0], [3, 4, 7], samples=20_000, seed=5)
+    p_and = np.isfinite(result.times[:, 0]).mean()
+    # AND 3 needs OR 2 (Bernoulli 0.7) and the defense 4 disabled (probability 0.7).
+    assert abs(p_and - 0.7 * 0.7) < 5 * math.sqrt(0.49 * 0.51 / 20_000)
+    defense_times = result.times[:, 1]
+    assert set(np.unique(defense_times)) <= {0.0, np.inf}
+    assert abs(np.isfinite(defense_times).mean() - 0.7) < 0.02
+    assert (result.times[:, 2] == 0).all()  # the E step's requirement holds: reached at 0
+
+
+def test_all_zero_ttc_equals_plain_reachability():
+    rng = np.random.default_rng(3)
+    n = 300
+    edges = {(int(a), int(b)) for a, b in rng.integers(0, n, size=(900, 2)) if a != b}
+    graph = make_graph([OR] * n, list(edges), ["Zero"] * n)
+    result = simulate(graph, [0, 1], list(range(n)), samples=3, seed=1)
+    reach = {0, 1}
+    frontier = [0, 1]
+    children = {}
+    for p, c in edges:
+        children.setdefault(p, []).append(c)
+    while frontier:
+        frontier = [c for p in frontier for c in children.get(p, []) if c not in reach and not reach.add(c)]
+    assert set(np.flatnonzero(np.isfinite(result.times[0]))) == reach
+    assert (result.times[np.isfinite(result.times)] == 0).all()
+
+
+def test_summary_fields():
+    times = np.array([0.5, 1.0, 2.0, np.inf, 10.0, np.inf, 3.0, 4.0], dtype=np.float32)
+    summary = summarise(times, [1, 7])
+    assert summary["p"] == 6 / 8
+    low, high = summary["p_ci"]
+    assert low < 0.75 < high and (low, high) == pytest.approx(wilson(6, 8))
+    assert summary["ttc"]["p50"] == pytest.approx(np.quantile([0.5, 1, 2, 10, 3, 4], 0.5))
+    assert summary["within"] == {"1": 2 / 8, "7": 5 / 8}
+    never = summarise(np.full(5, np.inf, dtype=np.float32), [1])
+    assert never["p"] == 0 and all(v is None for v in never["ttc"].values())
