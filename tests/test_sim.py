@@ -219,3 +219,44 @@ def test_summary_fields():
     assert summary["within"] == {"1": 2 / 8, "7": 5 / 8}
     never = summarise(np.full(5, np.inf, dtype=np.float32), [1])
     assert never["p"] == 0 and all(v is None for v in never["ttc"].values())
+
+
+def test_adaptive_sampling_stops_when_precise_and_matches_fixed_runs():
+    from breachpath.sim import precise_enough, simulate_until
+
+    graph = small_world()
+    result = simulate_until(graph, [0], [3], precision=1.0, max_samples=200_000, seed=2)
+    assert result.samples < 200_000 and precise_enough(result.times, 1.0)
+    fixed = simulate(graph, [0], [3], samples=result.samples, seed=2)
+    np.testing.assert_array_equal(result.times, fixed.times)
+    capped = simulate_until(graph, [0], [3], precision=1e-9, max_samples=500, seed=2)
+    assert capped.samples == 500
+
+
+def test_cli_simulate_json_layout_and_saved_results(tmp_path):
+    import json
+
+    from breachpath.model import write_model
+    from breachpath.samples import corelang_enterprise
+    from conftest import require_shared, run_cli
+
+    lang = require_shared("data", "corelang", "main.mal")
+    write_model(corelang_enterprise(2), tmp_path / "model.yml")
+    (tmp_path / "s.yml").write_text(
+        f"lang: {lang}\nmodel: model.yml\nentry_points: ['Internet:physicalAccess']\n"
+        "targets: ['host1 OS:fullAccess', 'host0 data:read']\nsamples: 300\nseed: 4\n"
+    )
+    saved = tmp_path / "r.npz"
+    result = run_cli("simulate", str(tmp_path / "s.yml"), "--horizon", "1,7", "--save", str(saved), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["samples"] == 300 and data["seed"] == 4
+    target = data["targets"]["host1 OS:fullAccess"]
+    assert set(target) == {"p", "p_ci", "ttc", "within"}
+    assert set(target["ttc"]) == {"p5", "p25", "p50", "p75", "p95", "mean"} and set(target["within"]) == {"1", "7"}
+    again = run_cli("simulate", str(tmp_path / "s.yml"), "--horizon", "1,7", "--workers", "1", "--format", "json")
+    assert json.loads(again.stdout) == data  # same seed, same results, whatever the workers
+    shown = json.loads(run_cli("results", "show", str(saved), "--horizon", "1,7", "--format", "json").stdout)
+    assert shown["targets"] == data["targets"]
+    missing = run_cli("simulate", str(tmp_path / "s.yml"), "--target", "nobody:nothing")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1

@@ -803,6 +803,11 @@ def simulate_command(
     ] = None,
     all_steps: Annotated[bool, typer.Option("--all-steps", help="Also report every step.")] = False,
     save: Annotated[Path | None, typer.Option("--save", help="Keep the per-sample times (.npz, float32).")] = None,
+    precision: Annotated[
+        float | None,
+        typer.Option("--precision", help="Sample until every target's P and median TTC 95% intervals are narrower."),
+    ] = None,
+    max_samples: Annotated[int, typer.Option("--max-samples", help="Cap for --precision.")] = 1_000_000,
     catalog: CatalogOption = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
@@ -850,11 +855,20 @@ def simulate_command(
         TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=True, disable=not console.is_terminal,
     ) as bar:  # fmt: skip
-        task = bar.add_task("samples", total=samples)
-        result = simulate(
-            graph, entry_nodes, out_nodes, samples=samples, seed=seed, workers=workers,
-            progress=lambda done, total: bar.update(task, completed=done),
-        )  # fmt: skip
+        task = bar.add_task("samples", total=samples if precision is None else max_samples)
+        if precision is None:
+            result = simulate(
+                graph, entry_nodes, out_nodes, samples=samples, seed=seed, workers=workers,
+                progress=lambda done, total: bar.update(task, completed=done),
+            )  # fmt: skip
+        else:
+            from breachpath.sim import simulate_until
+
+            result = simulate_until(
+                graph, entry_nodes, out_nodes, precision, max_samples, seed=seed, workers=workers,
+                check_columns=len(target_nodes), progress=lambda done, total: bar.update(task, completed=done),
+            )  # fmt: skip
+            samples = result.samples
     if save is not None:
         import io
 

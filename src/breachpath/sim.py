@@ -303,3 +303,66 @@ def summarise(times: np.ndarray, horizons: list[float] | None = None) -> dict:
         out["ttc"] = {"p5": None, "p25": None, "p50": None, "p75": None, "p95": None, "mean": None}
     out["within"] = {f"{h:g}": float(np.count_nonzero(finite <= h) / n) if n else 0.0 for h in horizons or []}
     return out
+
+
+def median_ci(finite: np.ndarray, z: float = 1.959963984540054) -> tuple[float, float]:
+    """95% distribution-free interval for the median from order statistics (Conover, *Practical
+    Nonparametric Statistics*, 3rd ed., §3.2)."""
+    k = len(finite)
+    if k == 0:
+        return (math.nan, math.nan)
+    ordered = np.sort(finite)
+    half = z * math.sqrt(k) / 2
+    low = max(0, int(math.floor(k / 2 - half)))
+    high = min(k - 1, int(math.ceil(k / 2 + half)))
+    return (float(ordered[low]), float(ordered[high]))
+
+
+def precise_enough(times: np.ndarray, precision: float) -> bool:
+    """Every column's compromise probability and median TTC have 95% intervals narrower than ``precision``."""
+    n = times.shape[0]
+    for j in range(times.shape[1]):
+        column = times[:, j]
+        finite = column[np.isfinite(column)]
+        low, high = wilson(len(finite), n)
+        if high - low >= precision:
+            return False
+        if len(finite):
+            m_low, m_high = median_ci(finite)
+            if m_high - m_low >= precision:
+                return False
+    return True
+
+
+def simulate_until(
+    graph: AttackGraph,
+    entries: list[int],
+    out_nodes: list[int] | np.ndarray,
+    precision: float,
+    max_samples: int,
+    seed: int | None = None,
+    workers: int | None = None,
+    check_columns: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Simulation:
+    """Sample block after block until :func:`precise_enough` holds for the first ``check_columns`` columns
+    (the targets), or ``max_samples`` is reached. The same seed gives the same samples as :func:`simulate`."""
+    if precision <= 0:
+        raise InputError("--precision must be positive")
+    block = block_size(graph.n_nodes)
+    parts: list[np.ndarray] = []
+    done = 0
+    blocks_done = 0
+    while done < max_samples:
+        size = min(block, max_samples - done)
+        part = simulate(graph, entries, out_nodes, samples=size, seed=seed, workers=workers, first_block=blocks_done)
+        parts.append(part.times)
+        done += size
+        blocks_done += 1
+        if progress:
+            progress(done, max_samples)
+        times = np.concatenate(parts)
+        if done >= 100 and precise_enough(times[:, : check_columns or times.shape[1]], precision):
+            break
+    times = np.concatenate(parts)
+    return Simulation(times, np.asarray(out_nodes, dtype=np.int64), [graph.name(int(n)) for n in out_nodes], seed, done)
