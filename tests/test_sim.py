@@ -89,7 +89,8 @@ def kernel(graph: AttackGraph, local: np.ndarray, enabled: np.ndarray, entries: 
     _run_block(
         graph.child_ptr, graph.child_idx, np.diff(graph.parent_ptr).astype(np.int32), graph.kind == AND,
         graph.kind >= 2, local, entry_arr, local[:, entry_arr], defense_nodes, enabled[:, defense_nodes],
-        exist_nodes, np.arange(n, dtype=np.int64), out, threads,
+        exist_nodes, np.arange(n, dtype=np.int64), out, threads, graph.parent_ptr, graph.parent_idx,
+        np.zeros((local.shape[0], 0, 0), dtype=np.int64), np.zeros((local.shape[0], 0), dtype=np.int64),
     )  # fmt: skip
     return out
 
@@ -260,3 +261,25 @@ def test_cli_simulate_json_layout_and_saved_results(tmp_path):
     assert shown["targets"] == data["targets"]
     missing = run_cli("simulate", str(tmp_path / "s.yml"), "--target", "nobody:nothing")
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def test_attack_paths_follow_or_minimum_and_all_and_parents():
+    from breachpath.analysis import attack_paths, chokepoints
+
+    graph = small_world()
+    result = simulate(graph, [0], [3, 6], samples=3000, seed=9, path_targets=2)
+    explained = attack_paths(graph, result, 0)
+    successful = np.isfinite(result.times[:, 0]).sum()
+    assert explained["successful_samples"] == successful
+    for path in explained["top"]:
+        nodes = {step["node"] for step in path["steps"]}
+        # AND 3 needs both its attack parents and the bypass branch from the disabled defense 4.
+        assert {0, 1, 2, 3, 4, 5} <= nodes
+    assert sum(p["samples"] for p in explained["top"]) <= successful
+    assert explained["median_time_path"]["steps"][-1]["node"] == 3
+    # Node 6 (OR) is reached from 3 or from the E step 7 at time 0 plus its TTC: its path is the one that won.
+    paths6 = attack_paths(graph, result, 1)
+    assert all(7 in {s["node"] for s in p["steps"]} or 3 in {s["node"] for s in p["steps"]} for p in paths6["top"])
+    points = chokepoints(graph, result, 0, entries=[0])
+    # OR 1 can be reached through 6 (fed by the E step 7): then 6 is on the path too.
+    assert {p["node"] for p in points} <= {1, 2, 5, 6} and points[0]["share_of_paths"] == 1.0

@@ -808,6 +808,7 @@ def simulate_command(
         typer.Option("--precision", help="Sample until every target's P and median TTC 95% intervals are narrower."),
     ] = None,
     max_samples: Annotated[int, typer.Option("--max-samples", help="Cap for --precision.")] = 1_000_000,
+    paths: Annotated[bool, typer.Option("--paths", help="Explain: attack paths and chokepoints per target.")] = False,
     catalog: CatalogOption = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
@@ -860,6 +861,7 @@ def simulate_command(
             result = simulate(
                 graph, entry_nodes, out_nodes, samples=samples, seed=seed, workers=workers,
                 progress=lambda done, total: bar.update(task, completed=done),
+                path_targets=len(target_nodes) if paths else 0,
             )  # fmt: skip
         else:
             from breachpath.sim import simulate_until
@@ -881,10 +883,38 @@ def simulate_command(
         )  # fmt: skip
         atomic_write_bytes(save, buffer.getvalue())
     summary = _results_json(result.names, result.times, len(target_nodes), samples, seed, horizons)
+    if paths and result.paths is not None:
+        from breachpath.analysis import attack_paths, chokepoints
+
+        summary["paths"] = {result.names[j]: attack_paths(graph, result, j) for j in range(len(target_nodes))}
+        summary["chokepoints"] = {
+            result.names[j]: chokepoints(graph, result, j, entry_nodes) for j in range(len(target_nodes))
+        }
+    elif paths:
+        raise InputError("--paths needs a fixed number of samples (not --precision)")
     if fmt is ListFormat.json:
         _json(summary)
-    else:
-        _print_results(summary)
+        return
+    _print_results(summary)
+    if paths:
+        lines = []
+        for name, explained in summary["paths"].items():
+            lines += [
+                f"## {name}: {explained['distinct_paths']} distinct paths in {explained['successful_samples']} successful samples"
+            ]
+            for rank, path in enumerate(explained["top"][:3], start=1):
+                steps = " → ".join(
+                    f"{st['name']}" + (f" [{', '.join(st['attack_ids'])}]" if st["attack_ids"] else "")
+                    for st in path["steps"]
+                    if st["kind"] in ("or", "and")
+                )
+                lines.append(f"{rank}. {path['frequency']:.1%} of successful samples: {steps}")
+            lines.append(
+                "Chokepoints: "
+                + ", ".join(f"{c['name']} ({c['share_of_paths']:.0%})" for c in summary["chokepoints"][name][:5])
+            )
+            lines.append("")
+        _markdown("\n".join(lines))
 
 
 @results_app.command("show")

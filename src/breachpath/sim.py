@@ -77,10 +77,11 @@ def _heap_pop(heap_t, heap_n, size):
 @numba.njit(cache=True, nogil=True)
 def _one_sample(
     child_ptr, child_idx, n_parents, is_and, fixed, local, sources, source_times, out_nodes, out_row,
-    best, done, count, latest, touched, heap_t, heap_n,
+    best, done, count, latest, touched, heap_t, heap_n, pred,
 ):  # fmt: skip
     """One sample. The scratch arrays come in clean and are left clean: only the nodes touched are reset, so a
-    sample costs what it reaches, not the size of the graph."""
+    sample costs what it reaches, not the size of the graph. ``pred[v]`` is the parent that gave an OR step its
+    time (-1 for sources), valid for the steps reached in this sample."""
     n_touched = 0
     size = 0
     for k in range(sources.shape[0]):
@@ -91,6 +92,7 @@ def _one_sample(
                 touched[n_touched] = node
                 n_touched += 1
             best[node] = t
+            pred[node] = -1
             size = _heap_push(heap_t, heap_n, size, t, node)
     # Steps with no TTC are common (instantaneous): a child reached at the very time being processed goes on a
     # stack instead of the heap, since nothing can come before it. Only later times pay for the heap.
@@ -126,6 +128,7 @@ def _one_sample(
                 candidate = t + local[child]
             if candidate < best[child]:
                 best[child] = candidate
+                pred[child] = node
                 if candidate == t:
                     stack[n_stack] = child
                     n_stack += 1
@@ -133,6 +136,11 @@ def _one_sample(
                     size = _heap_push(heap_t, heap_n, size, candidate, child)
     for j in range(out_nodes.shape[0]):
         out_row[j] = best[out_nodes[j]] if done[out_nodes[j]] else np.inf
+    return n_touched
+
+
+@numba.njit(cache=True, nogil=True)
+def _reset(touched, n_touched, best, done, count, latest):
     for k in range(n_touched):
         node = touched[k]
         best[node] = np.inf
@@ -141,10 +149,41 @@ def _one_sample(
         latest[node] = 0.0
 
 
+@numba.njit(cache=True, nogil=True)
+def _backtrack(target, is_and, parent_ptr, parent_idx, pred, done, fixed, mark, stack, path, max_len):
+    """The steps that achieved ``target`` in this sample: an OR step's best parent, an AND step's parents."""
+    n_path = 0
+    n_stack = 1
+    stack[0] = target
+    mark[target] = True
+    while n_stack > 0:
+        n_stack -= 1
+        node = stack[n_stack]
+        if n_path < max_len:
+            path[n_path] = node
+        n_path += 1
+        if fixed[node]:
+            continue
+        if is_and[node] and pred[node] != -1:
+            for e in range(parent_ptr[node], parent_ptr[node + 1]):
+                parent = parent_idx[e]
+                if done[parent] and not mark[parent]:
+                    mark[parent] = True
+                    stack[n_stack] = parent
+                    n_stack += 1
+        elif pred[node] >= 0 and not mark[pred[node]]:
+            mark[pred[node]] = True
+            stack[n_stack] = pred[node]
+            n_stack += 1
+    for k in range(min(n_path, max_len)):
+        mark[path[k]] = False
+    return n_path
+
+
 @numba.njit(cache=True, parallel=True)
 def _run_block(
     child_ptr, child_idx, n_parents, is_and, fixed, local, entries, entry_local, defense_nodes, enabled,
-    exist_nodes, out_nodes, out, chunks,
+    exist_nodes, out_nodes, out, chunks, parent_ptr, parent_idx, paths, path_len,
 ):  # fmt: skip
     samples = local.shape[0]
     n = n_parents.shape[0]
@@ -162,6 +201,8 @@ def _run_block(
         total_max = entries.shape[0] + defense_nodes.shape[0] + exist_nodes.shape[0]
         sources = np.empty(total_max, dtype=np.int64)
         times = np.empty(total_max)
+        pred = np.empty(n, dtype=np.int64)
+        mark = np.zeros(n, dtype=np.bool_)
         for s in range(c * per_chunk, min(samples, (c + 1) * per_chunk)):
             k = 0
             for i in range(entries.shape[0]):
@@ -177,10 +218,19 @@ def _run_block(
                 sources[k] = exist_nodes[i]
                 times[k] = 0.0
                 k += 1
-            _one_sample(
+            n_touched = _one_sample(
                 child_ptr, child_idx, n_parents, is_and, fixed, local[s], sources[:k], times[:k], out_nodes, out[s],
-                best, done, count, latest, touched, heap_t, heap_n,
+                best, done, count, latest, touched, heap_t, heap_n, pred,
             )  # fmt: skip
+            for j in range(path_len.shape[1]):
+                if done[out_nodes[j]]:
+                    path_len[s, j] = _backtrack(
+                        out_nodes[j], is_and, parent_ptr, parent_idx, pred, done, fixed, mark, heap_n, paths[s, j],
+                        paths.shape[2],
+                    )  # fmt: skip
+                else:
+                    path_len[s, j] = 0
+            _reset(touched, n_touched, best, done, count, latest)
 
 
 @dataclass
@@ -192,6 +242,8 @@ class Simulation:
     names: list[str]
     seed: int | None
     samples: int
+    paths: np.ndarray | None = None  # (samples, path targets, max path) node ids; see path_len
+    path_len: np.ndarray | None = None  # (samples, path targets): steps on the path (0 when not reached)
 
 
 def _local_ttcs(graph: AttackGraph, block: int, rng: np.random.Generator) -> np.ndarray:
@@ -215,8 +267,13 @@ def simulate(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     first_block: int = 0,
+    path_targets: int = 0,
+    max_path: int = 4096,
 ) -> Simulation:
-    """Run ``samples`` samples; return the compromise times of ``out_nodes`` (targets, or every step)."""
+    """Run ``samples`` samples; return the compromise times of ``out_nodes`` (targets, or every step).
+
+    With ``path_targets`` = k, the attack path of each of the first k out nodes is kept per sample: the steps
+    that achieved it (an OR step's earliest parent, all of an AND step's parents), up to ``max_path`` steps."""
     if samples < 1:
         raise InputError("samples must be at least 1")
     if not entries:
@@ -233,6 +290,11 @@ def simulate(
     entry_arr = np.asarray(entries, dtype=np.int64)
     block = block_size(graph.n_nodes)
     times = np.empty((samples, len(out_nodes)), dtype=np.float32)
+    width = max_path if path_targets else 0
+    paths = np.zeros((samples, path_targets, width), dtype=np.int64)
+    path_len = np.zeros((samples, path_targets), dtype=np.int64)
+    block_paths = np.zeros((block, path_targets, width), dtype=np.int64)
+    block_len = np.zeros((block, path_targets), dtype=np.int64)
     sequence = np.random.SeedSequence(seed)
     n_blocks = math.ceil(samples / block)
     seeds = sequence.spawn(first_block + n_blocks)[first_block:]
@@ -260,12 +322,22 @@ def simulate(
             out_nodes,
             out,
             threads,
+            graph.parent_ptr,
+            graph.parent_idx,
+            block_paths[:size],
+            block_len[:size],
         )
         times[done : done + size] = out
+        if path_targets:
+            paths[done : done + size] = block_paths[:size]
+            path_len[done : done + size] = block_len[:size]
         done += size
         if progress:
             progress(done, samples)
-    return Simulation(times, out_nodes, [graph.name(int(n)) for n in out_nodes], seed, samples)
+    result = Simulation(times, out_nodes, [graph.name(int(n)) for n in out_nodes], seed, samples)
+    if path_targets:
+        result.paths, result.path_len = paths, path_len
+    return result
 
 
 def block_size(n_nodes: int) -> int:
