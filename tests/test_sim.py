@@ -283,3 +283,17 @@ def test_attack_paths_follow_or_minimum_and_all_and_parents():
     points = chokepoints(graph, result, 0, entries=[0])
     # OR 1 can be reached through 6 (fed by the E step 7): then 6 is on the path too.
     assert {p["node"] for p in points} <= {1, 2, 5, 6} and points[0]["share_of_paths"] == 1.0
+
+
+def test_whatif_ranks_the_defense_that_blocks_the_target():
+    from breachpath.analysis import whatif
+
+    graph = small_world()
+    result = whatif(graph, [0], [3], samples=4000, seed=3)
+    assert [d["node"] for d in result["defenses"]] == [4]  # the only defense on the paths
+    effect = result["defenses"][0]["targets"]["a3:s"]
+    assert effect["p_after"] == 0.0
+    assert effect["p_reduction"] == effect["p_before"]
+    low, high = effect["p_reduction_ci"]
+    assert low < 0.49 < high
+    assert graph.defense_p[4] == 0.3  # restored after the run

@@ -98,3 +98,90 @@ def chokepoints(
     n = max(1, len(successful))
     ranked = sorted(score, key=lambda v: (-score[v], v))[:top]
     return [{**_step_view(graph, v), "score": score[v] / n, "share_of_paths": share[v] / n} for v in ranked]
+
+
+def _median(times: np.ndarray) -> float | None:
+    finite = times[np.isfinite(times)]
+    return float(np.median(finite)) if finite.size else None
+
+
+def whatif(
+    graph: AttackGraph,
+    entries: list[int],
+    targets: list[int],
+    defenses: list[int] | None = None,
+    samples: int = 1000,
+    seed: int | None = None,
+    workers: int | None = None,
+    limit: int = 20,
+    bootstrap: int = 200,
+) -> dict:
+    """Baseline, then each single defense enabled, with common random numbers (the same seed: the same TTC and
+    defense draws); defenses ranked by the reduction they give in compromise probability and median TTC.
+
+    Without a list, the candidates are the defenses that lie on the baseline's attack paths: enabling any other
+    cannot change a sample's result, since its path stays open. The interval for Δp is a Wilson interval on the
+    share of samples that the defense saves (it can only save, never add); the one for Δmedian is a paired
+    bootstrap (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13).
+    """
+    from breachpath.sim import simulate, wilson
+
+    base = simulate(graph, entries, targets, samples=samples, seed=seed, workers=workers, path_targets=len(targets))
+    if defenses is None:
+        on_paths: Counter[int] = Counter()
+        for j in range(len(targets)):
+            for s in np.flatnonzero(np.isfinite(base.times[:, j])):
+                for node in _path(base, int(s), j):
+                    if graph.kind[node] == 2:
+                        on_paths[node] += 1
+        defenses = [node for node, _ in on_paths.most_common(limit)]
+    rng = np.random.default_rng(0 if seed is None else seed)
+    picks = rng.integers(0, samples, size=(bootstrap, samples))
+    results = []
+    for node in defenses:
+        original = graph.defense_p[node]
+        graph.defense_p[node] = 1.0
+        try:
+            run = simulate(graph, entries, targets, samples=samples, seed=seed, workers=workers)
+        finally:
+            graph.defense_p[node] = original
+        per_target = {}
+        for j, name in enumerate(base.names):
+            before, after = base.times[:, j], run.times[:, j]
+            saved = np.isfinite(before) & ~np.isfinite(after)
+            low, high = wilson(int(saved.sum()), samples)
+            median_before, median_after = _median(before), _median(after)
+            delta = None if median_before is None or median_after is None else median_after - median_before
+            interval = None
+            if delta is not None:
+                boot = []
+                for rows in picks:
+                    mb, ma = _median(before[rows]), _median(after[rows])
+                    if mb is not None and ma is not None:
+                        boot.append(ma - mb)
+                if boot:
+                    interval = [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]
+            per_target[name] = {
+                "p_before": float(np.isfinite(before).mean()),
+                "p_after": float(np.isfinite(after).mean()),
+                "p_reduction": float(saved.mean()),
+                "p_reduction_ci": [low, high],
+                "median_before": median_before,
+                "median_after": median_after,
+                "median_increase": delta,
+                "median_increase_ci": interval,
+            }
+        results.append({**_step_view(graph, node), "defense_p": float(original), "targets": per_target})
+    results.sort(
+        key=lambda r: (
+            -max(t["p_reduction"] for t in r["targets"].values()),
+            -max((t["median_increase"] or 0.0) for t in r["targets"].values()),
+            r["name"],
+        )
+    )
+    return {
+        "samples": samples,
+        "seed": seed,
+        "baseline": {n: float(np.isfinite(base.times[:, j]).mean()) for j, n in enumerate(base.names)},
+        "defenses": results,
+    }
