@@ -88,7 +88,8 @@ def kernel(graph: AttackGraph, local: np.ndarray, enabled: np.ndarray, entries: 
     out = np.empty((local.shape[0], n))
     _run_block(
         graph.child_ptr, graph.child_idx, np.diff(graph.parent_ptr).astype(np.int32), graph.kind == AND,
-        graph.kind >= 2, local, entry_arr, local[:, entry_arr], defense_nodes, enabled[:, defense_nodes],
+        graph.kind >= 2, np.arange(n, dtype=np.int64), local, entry_arr, local[:, entry_arr], defense_nodes,
+        enabled[:, defense_nodes],
         exist_nodes, np.arange(n, dtype=np.int64), out, threads, graph.parent_ptr, graph.parent_idx,
         np.zeros((local.shape[0], 0, 0), dtype=np.int64), np.zeros((local.shape[0], 0), dtype=np.int64),
     )  # fmt: skip

@@ -76,7 +76,7 @@ def _heap_pop(heap_t, heap_n, size):
 
 @numba.njit(cache=True, nogil=True)
 def _one_sample(
-    child_ptr, child_idx, n_parents, is_and, fixed, local, sources, source_times, out_nodes, out_row,
+    child_ptr, child_idx, n_parents, is_and, fixed, ttc_slot, local, sources, source_times, out_nodes, out_row,
     best, done, count, latest, touched, heap_t, heap_n, pred,
 ):  # fmt: skip
     """One sample. The scratch arrays come in clean and are left clean: only the nodes touched are reset, so a
@@ -123,9 +123,11 @@ def _one_sample(
                     latest[child] = t
                 if count[child] != n_parents[child]:
                     continue
-                candidate = latest[child] + local[child]
+                slot = ttc_slot[child]
+                candidate = latest[child] + (local[slot] if slot >= 0 else 0.0)
             else:
-                candidate = t + local[child]
+                slot = ttc_slot[child]
+                candidate = t + (local[slot] if slot >= 0 else 0.0)
             if candidate < best[child]:
                 best[child] = candidate
                 pred[child] = node
@@ -182,7 +184,7 @@ def _backtrack(target, is_and, parent_ptr, parent_idx, pred, done, fixed, mark, 
 
 @numba.njit(cache=True, parallel=True)
 def _run_block(
-    child_ptr, child_idx, n_parents, is_and, fixed, local, entries, entry_local, defense_nodes, enabled,
+    child_ptr, child_idx, n_parents, is_and, fixed, ttc_slot, local, entries, entry_local, defense_nodes, enabled,
     exist_nodes, out_nodes, out, chunks, parent_ptr, parent_idx, paths, path_len,
 ):  # fmt: skip
     samples = local.shape[0]
@@ -219,7 +221,8 @@ def _run_block(
                 times[k] = 0.0
                 k += 1
             n_touched = _one_sample(
-                child_ptr, child_idx, n_parents, is_and, fixed, local[s], sources[:k], times[:k], out_nodes, out[s],
+                child_ptr, child_idx, n_parents, is_and, fixed, ttc_slot, local[s], sources[:k], times[:k], out_nodes,
+                out[s],
                 best, done, count, latest, touched, heap_t, heap_n, pred,
             )  # fmt: skip
             for j in range(path_len.shape[1]):
@@ -246,13 +249,26 @@ class Simulation:
     path_len: np.ndarray | None = None  # (samples, path targets): steps on the path (0 when not reached)
 
 
-def _local_ttcs(graph: AttackGraph, block: int, rng: np.random.Generator) -> np.ndarray:
-    """(block, nodes) local TTCs: each distinct TTC expression drawn once for all its nodes."""
-    local = np.zeros((block, graph.n_nodes))
+def ttc_slots(graph: AttackGraph) -> np.ndarray:
+    """Column of each node in the compact local-TTC matrix (-1 for steps without a TTC: they take no time).
+
+    Most steps have no TTC (coreLang: 14k of 250k), so only the timed ones are drawn and stored: less memory per
+    block and a small row that stays in cache while a sample runs."""
+    slot = np.full(graph.n_nodes, -1, dtype=np.int64)
+    timed = np.flatnonzero(graph.ttc >= 0)
+    slot[timed] = np.arange(len(timed))
+    return slot
+
+
+def _local_ttcs(graph: AttackGraph, slot: np.ndarray, block: int, rng: np.random.Generator) -> np.ndarray:
+    """(block, timed steps) local TTCs: each distinct TTC expression drawn once for all its steps."""
+    timed = np.flatnonzero(slot >= 0)
+    local = np.zeros((block, len(timed)))
+    ttc_of_timed = graph.ttc[timed]
     for k, text in enumerate(graph.ttc_texts):
-        nodes = np.flatnonzero(graph.ttc == k)
-        if nodes.size:
-            local[:, nodes] = parse(str(text)).sample(block * nodes.size, rng).reshape(block, nodes.size)
+        columns = np.flatnonzero(ttc_of_timed == k)
+        if columns.size:
+            local[:, columns] = parse(str(text)).sample(block * columns.size, rng).reshape(block, columns.size)
     # A negative time (an expression like Uniform(-1, 1)) means "at once": time never runs backwards.
     np.maximum(local, 0.0, out=local)
     return local
@@ -288,7 +304,8 @@ def simulate(
     defense_p = graph.defense_p[defense_nodes]
     exist_nodes = np.flatnonzero((graph.kind >= 3) & (graph.exists == 1))
     entry_arr = np.asarray(entries, dtype=np.int64)
-    block = block_size(graph.n_nodes)
+    slot = ttc_slots(graph)
+    block = graph_block(graph)
     times = np.empty((samples, len(out_nodes)), dtype=np.float32)
     width = max_path if path_targets else 0
     paths = np.zeros((samples, path_targets, width), dtype=np.int64)
@@ -303,9 +320,10 @@ def simulate(
         rng = np.random.default_rng(seeds[b])
         size = min(block, samples - done)
         # Draw a whole block even when fewer samples are needed: the stream must not depend on `samples`.
-        local = _local_ttcs(graph, block, rng)[:size]
+        local = _local_ttcs(graph, slot, block, rng)[:size]
         enabled = (rng.random((block, len(defense_nodes))) < defense_p)[:size]
-        entry_local = local[:, entry_arr]
+        entry_slots = slot[entry_arr]
+        entry_local = np.where(entry_slots >= 0, local[:, np.maximum(entry_slots, 0)], 0.0) if size else local[:, :0]
         out = np.empty((size, len(out_nodes)))
         _run_block(
             graph.child_ptr,
@@ -313,6 +331,7 @@ def simulate(
             n_parents,
             is_and,
             fixed,
+            slot,
             local,
             entry_arr,
             entry_local,
@@ -338,6 +357,11 @@ def simulate(
     if path_targets:
         result.paths, result.path_len = paths, path_len
     return result
+
+
+def graph_block(graph: AttackGraph) -> int:
+    """Samples per block for this graph (only steps with a TTC are stored per sample)."""
+    return block_size(max(1, int(np.count_nonzero(graph.ttc >= 0))))
 
 
 def block_size(n_nodes: int) -> int:
@@ -421,7 +445,7 @@ def simulate_until(
     (the targets), or ``max_samples`` is reached. The same seed gives the same samples as :func:`simulate`."""
     if precision <= 0:
         raise InputError("--precision must be positive")
-    block = block_size(graph.n_nodes)
+    block = graph_block(graph)
     parts: list[np.ndarray] = []
     done = 0
     blocks_done = 0
