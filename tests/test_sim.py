@@ -298,3 +298,13 @@ def test_whatif_ranks_the_defense_that_blocks_the_target():
     low, high = effect["p_reduction_ci"]
     assert low < 0.49 < high
     assert graph.defense_p[4] == 0.3  # restored after the run
+
+
+@settings(max_examples=100, deadline=None)
+@given(random_graphs())
+def test_results_do_not_depend_on_the_number_of_threads(case):
+    kinds, edges, local, enabled, exists, entries = case
+    graph = make_graph(kinds, edges, [None] * len(kinds), exists=exists)
+    np.testing.assert_array_equal(
+        kernel(graph, local, enabled, entries, threads=1), kernel(graph, local, enabled, entries, threads=2)
+    )
