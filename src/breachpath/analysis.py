@@ -8,6 +8,7 @@ frequencies say how the attacker gets there; the step that most paths share, ear
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 
 import numpy as np
@@ -38,6 +39,34 @@ def _path(sim: Simulation, sample: int, target: int) -> tuple[int, ...]:
     return tuple(int(v) for v in sim.paths[sample, target, :length][::-1])
 
 
+def in_causal_order(graph: AttackGraph, path: tuple[int, ...]) -> list[int]:
+    """The steps of a path so that each comes after the parents it used (Kahn's topological sort over the graph's
+    edges within the path; ties keep the recorded order). An AND step's branches are recorded one after the other,
+    so the reversed record alone can list a later branch's step before an earlier branch's entry."""
+    members = {v: i for i, v in enumerate(path)}
+    indegree = dict.fromkeys(path, 0)
+    children: dict[int, list[int]] = {v: [] for v in path}
+    for v in path:
+        for child in graph.children(v):
+            child = int(child)
+            if child in members and child != v:
+                children[v].append(child)
+                indegree[child] += 1
+    ready = [(members[v], v) for v in path if indegree[v] == 0]
+    heapq.heapify(ready)
+    ordered: list[int] = []
+    while ready:
+        _, v = heapq.heappop(ready)
+        ordered.append(v)
+        for child in children[v]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                heapq.heappush(ready, (members[child], child))
+    # A cycle inside a recorded path cannot happen (times strictly order it); keep any leftovers just in case.
+    ordered += [v for v in path if v not in set(ordered)]
+    return ordered
+
+
 def attack_paths(graph: AttackGraph, sim: Simulation, target: int = 0, top: int = 5) -> dict:
     """Distinct attack paths to ``target`` (an index into the simulated targets) with their frequencies, the most
     frequent ones, and the path of the sample with the median compromise time."""
@@ -54,7 +83,11 @@ def attack_paths(graph: AttackGraph, sim: Simulation, target: int = 0, top: int 
         example.setdefault(key, path)
     result = {"target": sim.names[target], "successful_samples": int(len(successful)), "distinct_paths": len(counts)}
     result["top"] = [
-        {"frequency": n / max(1, len(successful)), "samples": n, "steps": [_step_view(graph, v) for v in example[key]]}
+        {
+            "frequency": n / max(1, len(successful)),
+            "samples": n,
+            "steps": [_step_view(graph, v) for v in in_causal_order(graph, example[key])],
+        }
         for key, n in counts.most_common(top)
     ]
     if len(successful):
@@ -63,7 +96,7 @@ def attack_paths(graph: AttackGraph, sim: Simulation, target: int = 0, top: int 
         result["median_time_path"] = {
             "sample": median_sample,
             "time": float(times[median_sample]),
-            "steps": [_step_view(graph, v) for v in _path(sim, median_sample, target)],
+            "steps": [_step_view(graph, v) for v in in_causal_order(graph, _path(sim, median_sample, target))],
         }
     else:
         result["median_time_path"] = None

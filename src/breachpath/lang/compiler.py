@@ -423,7 +423,8 @@ def _attack_ids(meta: dict[str, str]) -> list[str]:
             attack_id = attack_id_from_url(url)
             if attack_id and attack_id not in found:
                 found.append(attack_id)
-        for attack_id in _ATTACK_ID.findall(value):
+        # Ids written in the text; those inside URLs are the URLs' (T1078/002 is T1078.002, not also T1078).
+        for attack_id in _ATTACK_ID.findall(_ATTACK_URL.sub(" ", value)):
             if attack_id not in found:
                 found.append(attack_id)
     return found
