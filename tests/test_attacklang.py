@@ -82,11 +82,14 @@ def test_every_attack_id_is_live_in_attack_v18(spec, kb_full):
             wanted = "technique" if kind == "techniques" else "mitigation"
             row, redirect = kb_full.resolve(attack_id, kind=wanted)
             assert redirect is None, f"{step.asset}.{step.name}: {attack_id} is revoked ({redirect})"
+            assert not row[10] and not row[11], f"{step.asset}.{step.name}: {attack_id} is revoked or deprecated"
 
 
-def test_an_unknown_id_would_be_caught(kb_full):
+def test_an_unknown_or_revoked_id_would_be_caught(kb_full):
     with pytest.raises(NotFoundError):
         kb_full.resolve("T9999", kind="technique")
+    _, redirect = kb_full.resolve("T1086", kind="technique")  # PowerShell: revoked by T1059.001
+    assert redirect is not None
 
 
 def test_each_defense_cites_an_estimate_and_its_defeat_step_uses_it(spec, estimates):

