@@ -134,6 +134,17 @@ def test_kernel_equals_the_fixed_point_exactly(case):
         assert list(out[s]) == expected
 
 
+def test_a_step_that_two_parents_cannot_reach_does_not_hide_its_siblings():
+    # Found by the property test above: an OR step with an infinite TTC, child of two reached steps, was listed
+    # twice among the touched nodes, overflowing into the zero-time stack and losing a sibling (node 2).
+    kinds, edges = [OR] * 9, [(0, c) for c in range(2, 9)] + [(1, 0), (1, 4)]
+    graph = make_graph(kinds, edges, [None] * 9, exists=[-1] * 9)
+    local = np.zeros((1, 9))
+    local[0, 4] = math.inf
+    out = kernel(graph, local, np.zeros((1, 9), dtype=bool), [1])
+    assert list(out[0]) == [0.0, 0.0, 0.0, 0.0, math.inf, 0.0, 0.0, 0.0, 0.0]
+
+
 @settings(max_examples=100, deadline=None)
 @given(random_graphs(), st.randoms(use_true_random=False))
 def test_results_do_not_depend_on_node_order(case, random):

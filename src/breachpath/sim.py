@@ -114,10 +114,13 @@ def _one_sample(
             child = child_idx[e]
             if done[child] or fixed[child]:
                 continue
-            if best[child] == np.inf and count[child] == 0:
-                touched[n_touched] = child
-                n_touched += 1
+            # A node joins ``touched`` exactly once, when its state first changes: the list shares its scratch
+            # space with the stack, so a node listed twice (say, an OR step that two parents fail to reach
+            # because its own TTC is infinite) would overwrite the stack.
             if is_and[child]:
+                if count[child] == 0 and best[child] == np.inf:
+                    touched[n_touched] = child
+                    n_touched += 1
                 count[child] += 1
                 if t > latest[child]:
                     latest[child] = t
@@ -129,6 +132,9 @@ def _one_sample(
                 slot = ttc_slot[child]
                 candidate = t + (local[slot] if slot >= 0 else 0.0)
             if candidate < best[child]:
+                if best[child] == np.inf and count[child] == 0:
+                    touched[n_touched] = child
+                    n_touched += 1
                 best[child] = candidate
                 pred[child] = node
                 if candidate == t:
