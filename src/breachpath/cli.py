@@ -266,6 +266,35 @@ def kb_group(
     _emit(result, fmt, "render_group_techniques")
 
 
+@kb_app.command("layer")
+def kb_layer(
+    group: Annotated[str, typer.Option("--group", "-g", help="A group id, e.g. G0010.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here (atomically) instead of stdout.")] = None,
+    db: DbOption = None,
+) -> None:
+    """An ATT&CK Navigator layer (format 4.5) of a group's techniques, with how it uses each."""
+    from breachpath.navigator import group_layer
+
+    with _open(db) as kb:
+        result = group_layer(kb, group)
+    _write_json(result, out)
+    if out is not None:
+        _err(f"wrote a Navigator layer of {len({t['techniqueID'] for t in result['techniques']})} techniques to {out}")
+
+
+def _write_json(data: object, out: Path | None) -> None:
+    """JSON to ``out`` (atomically) or to stdout."""
+    import orjson
+
+    from breachpath.fileio import atomic_write_bytes
+
+    payload = orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
+    if out is None:
+        sys.stdout.write(payload.decode())
+    else:
+        atomic_write_bytes(out, payload)
+
+
 @kb_app.command("export")
 def kb_export(
     kind: Annotated[Kind, typer.Option("--type", "-t", help="Which objects to export.")],
@@ -812,7 +841,12 @@ def simulate_command(
     ] = None,
     max_samples: Annotated[int, typer.Option("--max-samples", help="Cap for --precision.")] = 1_000_000,
     paths: Annotated[bool, typer.Option("--paths", help="Explain: attack paths and chokepoints per target.")] = False,
+    navigator: Annotated[
+        Path | None,
+        typer.Option("--navigator", help="Write an ATT&CK Navigator layer: techniques by share of successful paths."),
+    ] = None,
     catalog: CatalogOption = None,
+    db: DbOption = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
     """Monte Carlo time-to-compromise: probability and time for each target, with 95% intervals."""
@@ -864,7 +898,7 @@ def simulate_command(
             result = simulate(
                 graph, entry_nodes, out_nodes, samples=samples, seed=seed, workers=workers,
                 progress=lambda done, total: bar.update(task, completed=done),
-                path_targets=len(target_nodes) if paths else 0,
+                path_targets=len(target_nodes) if paths or navigator is not None else 0,
             )  # fmt: skip
         else:
             from breachpath.sim import simulate_until
@@ -886,6 +920,17 @@ def simulate_command(
         )  # fmt: skip
         atomic_write_bytes(save, buffer.getvalue())
     summary = _results_json(result.names, result.times, len(target_nodes), samples, seed, horizons)
+    if navigator is not None:
+        if result.paths is None:
+            raise InputError("--navigator needs a fixed number of samples (not --precision)")
+        from breachpath.kb.store import default_db_path
+        from breachpath.navigator import simulation_layer
+
+        db_path = db or default_db_path()
+        kb = _open(db_path) if db_path.is_file() else None
+        name = f"breachpath: {Path(source).stem}"
+        _write_json(simulation_layer(graph, result, name, kb, targets=len(target_nodes)), navigator)
+        _err(f"wrote the Navigator layer to {navigator}")
     if paths and result.paths is not None:
         from breachpath.analysis import attack_paths, chokepoints
 
