@@ -845,6 +845,10 @@ def simulate_command(
         Path | None,
         typer.Option("--navigator", help="Write an ATT&CK Navigator layer: techniques by share of successful paths."),
     ] = None,
+    attack_flow: Annotated[
+        Path | None,
+        typer.Option("--attack-flow", help="Write each target's most frequent path as an Attack Flow 2.0 bundle."),
+    ] = None,
     catalog: CatalogOption = None,
     db: DbOption = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
@@ -898,7 +902,7 @@ def simulate_command(
             result = simulate(
                 graph, entry_nodes, out_nodes, samples=samples, seed=seed, workers=workers,
                 progress=lambda done, total: bar.update(task, completed=done),
-                path_targets=len(target_nodes) if paths or navigator is not None else 0,
+                path_targets=len(target_nodes) if paths or navigator or attack_flow else 0,
             )  # fmt: skip
         else:
             from breachpath.sim import simulate_until
@@ -920,17 +924,26 @@ def simulate_command(
         )  # fmt: skip
         atomic_write_bytes(save, buffer.getvalue())
     summary = _results_json(result.names, result.times, len(target_nodes), samples, seed, horizons)
-    if navigator is not None:
+    if navigator is not None or attack_flow is not None:
         if result.paths is None:
-            raise InputError("--navigator needs a fixed number of samples (not --precision)")
+            raise InputError("--navigator and --attack-flow need a fixed number of samples (not --precision)")
         from breachpath.kb.store import default_db_path
-        from breachpath.navigator import simulation_layer
 
         db_path = db or default_db_path()
         kb = _open(db_path) if db_path.is_file() else None
         name = f"breachpath: {Path(source).stem}"
-        _write_json(simulation_layer(graph, result, name, kb, targets=len(target_nodes)), navigator)
-        _err(f"wrote the Navigator layer to {navigator}")
+        if navigator is not None:
+            from breachpath.navigator import simulation_layer
+
+            _write_json(simulation_layer(graph, result, name, kb, targets=len(target_nodes)), navigator)
+            _err(f"wrote the Navigator layer to {navigator}")
+        if attack_flow is not None:
+            from breachpath.attackflow import flow_bundle
+            from breachpath.demo import technique_names
+
+            names = technique_names(spec, kb)
+            _write_json(flow_bundle(graph, result, name, names, targets=len(target_nodes)), attack_flow)
+            _err(f"wrote the Attack Flow to {attack_flow}")
     if paths and result.paths is not None:
         from breachpath.analysis import attack_paths, chokepoints
 
