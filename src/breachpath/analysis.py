@@ -67,6 +67,36 @@ def in_causal_order(graph: AttackGraph, path: tuple[int, ...]) -> list[int]:
     return ordered
 
 
+def technique_of(graph: AttackGraph, node: int) -> str | None:
+    """The ATT&CK technique an attack step models (its first technique id), or None."""
+    if graph.kind[node] >= 2:
+        return None  # defenses name mitigations; existence steps name nothing
+    asset_type = str(graph.asset_types[graph.asset[node]])
+    step = str(graph.step_names[graph.step[node]])
+    ids = [i for i in graph.info.get("attack_ids", {}).get(f"{asset_type}.{step}", []) if i.startswith("T")]
+    return ids[0] if ids else None
+
+
+def technique_joins(graph: AttackGraph, order: list[int]) -> tuple[dict[int, set[int]], dict[int, bool]]:
+    """For a path in causal order: each step's nearest technique steps before it (through the path's own earlier
+    steps that model no technique), and whether the join there is an AND (an AND step with several parents on the
+    way). This contracts a path to the techniques an analyst reads."""
+    members = set(order)
+    position = {v: i for i, v in enumerate(order)}
+    visible = {v for v in order if technique_of(graph, v)}
+    nearest: dict[int, set[int]] = {}
+    joins_and: dict[int, bool] = {}
+    for v in order:
+        parents = [int(p) for p in graph.parents(v) if int(p) in members and position[int(p)] < position[v]]
+        ancestors: set[int] = set()
+        is_and = bool(graph.kind[v] == 1 and len(parents) > 1)
+        for p in parents:
+            ancestors |= {p} if p in visible else nearest.get(p, set())
+            is_and = is_and or (p not in visible and joins_and.get(p, False))
+        nearest[v], joins_and[v] = ancestors, is_and
+    return nearest, joins_and
+
+
 def attack_paths(graph: AttackGraph, sim: Simulation, target: int = 0, top: int = 5) -> dict:
     """Distinct attack paths to ``target`` (an index into the simulated targets) with their frequencies, the most
     frequent ones, and the path of the sample with the median compromise time."""

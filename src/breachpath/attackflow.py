@@ -18,7 +18,7 @@ import uuid
 
 import numpy as np
 
-from breachpath.analysis import _path, in_causal_order
+from breachpath.analysis import _path, in_causal_order, technique_joins, technique_of
 from breachpath.errors import InputError
 from breachpath.graph import AttackGraph
 from breachpath.sim import Simulation, summarise
@@ -173,17 +173,13 @@ def flow_bundle(
         raise ValueError("run simulate(..., path_targets=k) to record paths")
     names = technique_names or {}
     targets = sim.paths.shape[1] if targets is None else targets
-    ids_of = graph.info.get("attack_ids", {})
     objects: dict[str, dict] = {}
     start_refs: list[str] = []
     target_numbers = {}
     flow_id = _id("attack-flow", name)
 
     def technique(node: int) -> str | None:
-        asset_type = str(graph.asset_types[graph.asset[node]])
-        step = str(graph.step_names[graph.step[node]])
-        ids = [i for i in ids_of.get(f"{asset_type}.{step}", []) if i.startswith("T")]
-        return ids[0] if ids and graph.kind[node] < 2 else None
+        return technique_of(graph, node)
 
     def asset_ref(node: int) -> str:
         asset = int(graph.asset[node])
@@ -209,20 +205,9 @@ def flow_bundle(
             continue
         path, frequency = found
         order = in_causal_order(graph, path)
-        members = set(order)
         position = {v: i for i, v in enumerate(order)}
         visible = {v for v in order if technique(v)}
-        # Nearest visible ancestors of each node through the path's own (earlier) parents.
-        nearest: dict[int, set[int]] = {}
-        joins_and: dict[int, bool] = {}
-        for v in order:
-            parents = [int(p) for p in graph.parents(v) if int(p) in members and position[int(p)] < position[v]]
-            found_ancestors: set[int] = set()
-            is_and = bool(graph.kind[v] == 1 and len(parents) > 1)
-            for p in parents:
-                found_ancestors |= {p} if p in visible else nearest.get(p, set())
-                is_and = is_and or (p not in visible and joins_and.get(p, False))
-            nearest[v], joins_and[v] = found_ancestors, is_and
+        nearest, joins_and = technique_joins(graph, order)
         action_ref: dict[int, str] = {}
         for v in order:
             if v not in visible:

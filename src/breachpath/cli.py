@@ -849,6 +849,10 @@ def simulate_command(
         Path | None,
         typer.Option("--attack-flow", help="Write each target's most frequent path as an Attack Flow 2.0 bundle."),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write a self-contained HTML report (paths, curves, what-if, techniques)."),
+    ] = None,
     catalog: CatalogOption = None,
     db: DbOption = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
@@ -902,7 +906,7 @@ def simulate_command(
             result = simulate(
                 graph, entry_nodes, out_nodes, samples=samples, seed=seed, workers=workers,
                 progress=lambda done, total: bar.update(task, completed=done),
-                path_targets=len(target_nodes) if paths or navigator or attack_flow else 0,
+                path_targets=len(target_nodes) if paths or navigator or attack_flow or report or save else 0,
             )  # fmt: skip
         else:
             from breachpath.sim import simulate_until
@@ -918,32 +922,25 @@ def simulate_command(
         from breachpath.fileio import atomic_write_bytes
 
         buffer = io.BytesIO()
+        extra = {}
+        if result.paths is not None:
+            extra = {"paths": result.paths, "path_len": result.path_len}
+        if looks_like_scenario(source):
+            # What `breachpath report` needs to rebuild the graph the paths refer to.
+            extra["scenario"] = np.array(str(Path(source).resolve()), dtype=np.str_)
+            extra["node_count"] = np.array(graph.n_nodes)
         np.savez(
             buffer, times=result.times, names=np.array(result.names, dtype=np.str_), targets=np.array(len(target_nodes)),
-            seed=np.array(-1 if seed is None else seed), format=np.array("breachpath-results/1"),
+            seed=np.array(-1 if seed is None else seed), format=np.array("breachpath-results/1"), **extra,
         )  # fmt: skip
         atomic_write_bytes(save, buffer.getvalue())
     summary = _results_json(result.names, result.times, len(target_nodes), samples, seed, horizons)
-    if navigator is not None or attack_flow is not None:
+    if navigator is not None or attack_flow is not None or report is not None:
         if result.paths is None:
-            raise InputError("--navigator and --attack-flow need a fixed number of samples (not --precision)")
-        from breachpath.kb.store import default_db_path
-
-        db_path = db or default_db_path()
-        kb = _open(db_path) if db_path.is_file() else None
-        name = f"breachpath: {Path(source).stem}"
-        if navigator is not None:
-            from breachpath.navigator import simulation_layer
-
-            _write_json(simulation_layer(graph, result, name, kb, targets=len(target_nodes)), navigator)
-            _err(f"wrote the Navigator layer to {navigator}")
-        if attack_flow is not None:
-            from breachpath.attackflow import flow_bundle
-            from breachpath.demo import technique_names
-
-            names = technique_names(spec, kb)
-            _write_json(flow_bundle(graph, result, name, names, targets=len(target_nodes)), attack_flow)
-            _err(f"wrote the Attack Flow to {attack_flow}")
+            raise InputError("--navigator, --attack-flow and --report need a fixed number of samples (not --precision)")
+        _write_outputs(
+            graph, spec, result, source, entry_nodes, len(target_nodes), db, navigator, attack_flow, report, workers
+        )
     if paths and result.paths is not None:
         from breachpath.analysis import attack_paths, chokepoints
 
@@ -1088,6 +1085,54 @@ def _print_demo(result: dict) -> None:
     )
 
 
+def _write_outputs(graph, spec, result, source: Path, entries: list[int], targets: int, db, navigator: Path | None,
+                   attack_flow: Path | None, report: Path | None, workers: int | None) -> None:  # fmt: skip
+    """The shareable outputs of a simulation: Navigator layer, Attack Flow bundle, HTML report."""
+    from breachpath.demo import technique_names
+    from breachpath.kb.store import default_db_path
+
+    db_path = db or default_db_path()
+    kb = _open(db_path) if db_path.is_file() else None
+    name = f"breachpath: {Path(source).stem}"
+    names = technique_names(spec, kb)
+    if navigator is not None:
+        from breachpath.navigator import simulation_layer
+
+        _write_json(simulation_layer(graph, result, name, kb, targets=targets), navigator)
+        _err(f"wrote the Navigator layer to {navigator}")
+    if attack_flow is not None:
+        from breachpath.attackflow import flow_bundle
+
+        _write_json(flow_bundle(graph, result, name, names, targets=targets), attack_flow)
+        _err(f"wrote the Attack Flow to {attack_flow}")
+    if report is not None:
+        from breachpath.analysis import whatif
+        from breachpath.evidence.catalog import load_catalog
+        from breachpath.fileio import atomic_write_bytes
+        from breachpath.langs import ATTACKLANG, ESTIMATES_DIR
+        from breachpath.report import estimate_summaries, render_html, report_data
+
+        tried = whatif(
+            graph, entries, [int(n) for n in result.nodes[:targets]], samples=result.samples, seed=result.seed,
+            workers=workers, limit=20,
+        )  # fmt: skip
+        builtin = any(Path(f).resolve() == ATTACKLANG for f in spec.files)
+        estimates = estimate_summaries(load_catalog(ESTIMATES_DIR)) if builtin else {}
+        summary = {
+            "source": str(source),
+            "language": f"{spec.defines.get('id', '?')} {spec.defines.get('version', '')}".strip(),
+            "model": f"{len(set(graph.asset.tolist()))} assets, {graph.n_nodes:,} attack steps",
+            "entry points": ", ".join(graph.name(e) for e in entries),
+            "knowledge base": f"ATT&CK {kb.attack_version('enterprise-attack')} ({kb.path})" if kb else "none loaded",
+        }
+        data = report_data(
+            graph, result, name, names, entries, targets=targets, kb=kb, whatif=tried, estimates=estimates,
+            summary=summary,
+        )  # fmt: skip
+        atomic_write_bytes(report, render_html(data).encode())
+        _err(f"wrote the report to {report}")
+
+
 @app.command("whatif")
 def whatif_command(
     scenario_path: Annotated[
@@ -1146,6 +1191,58 @@ def whatif_command(
                 f"{t['p_reduction']:.3f} [{t['p_reduction_ci'][0]:.3f}, {t['p_reduction_ci'][1]:.3f}]", median,
             )  # fmt: skip
     Console().print(table)
+
+
+@app.command("report")
+def report_command(
+    results: Annotated[
+        Path, typer.Argument(metavar="RESULTS.npz", help="Results saved by `simulate SCENARIO --save`.")
+    ],
+    html: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
+    navigator: Annotated[Path | None, typer.Option("--navigator", help="Write an ATT&CK Navigator layer.")] = None,
+    attack_flow: Annotated[Path | None, typer.Option("--attack-flow", help="Write an Attack Flow 2.0 bundle.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Threads for the what-if runs.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Reports from saved results: HTML, ATT&CK Navigator layer, Attack Flow (the scenario is read again)."""
+    import numpy as np
+
+    from breachpath.graph import build_graph, set_defenses, set_ttcs
+    from breachpath.scenario import read_scenario
+    from breachpath.sim import Simulation
+
+    if html is None and navigator is None and attack_flow is None:
+        raise InputError("say what to write: --html FILE, --navigator FILE and/or --attack-flow FILE")
+    try:
+        with np.load(results, allow_pickle=False) as data:
+            if str(data["format"]) != "breachpath-results/1":
+                raise InputError(f"{results}: not breachpath simulation results")
+            if "scenario" not in data or "paths" not in data:
+                raise InputError(
+                    f"{results}: these results carry no scenario and attack paths; save them with "
+                    "`breachpath simulate SCENARIO --save FILE` (a scenario, a fixed number of samples)"
+                )
+            times, names = data["times"], [str(n) for n in data["names"]]
+            targets, seed = int(data["targets"]), int(data["seed"])
+            paths, path_len = data["paths"], data["path_len"]
+            scenario_path, node_count = Path(str(data["scenario"])), int(data["node_count"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{results}: cannot read saved results ({exc})") from None
+    scenario = read_scenario(scenario_path)
+    spec = _language(scenario.lang)
+    graph = build_graph(spec, scenario.model)
+    set_defenses(graph, scenario.defenses)
+    if scenario.ttc:
+        from breachpath.evidence.catalog import default_catalog_dir, load_catalog
+
+        needs_catalog = any(v.strip().lower() == "evidence" for v in scenario.ttc.values())
+        set_ttcs(graph, scenario.ttc, load_catalog(default_catalog_dir()) if needs_catalog else None)
+    if graph.n_nodes != node_count:
+        raise InputError(f"{results}: {scenario_path} has changed since these results were saved")
+    nodes = np.array([graph.find(n) for n in names[:targets]], dtype=np.int64)
+    sim = Simulation(times, nodes, names, None if seed < 0 else seed, len(times), paths, path_len)
+    entries = [graph.find(e) for e in scenario.entry_points]
+    _write_outputs(graph, spec, sim, scenario_path, entries, targets, db, navigator, attack_flow, html, workers)
 
 
 @results_app.command("show")

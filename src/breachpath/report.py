@@ -1,0 +1,215 @@
+"""A self-contained HTML report of a simulation: no scripts, no external requests, charts as inline SVG.
+
+:func:`report_data` gathers what the report shows (JSON-ready); :func:`render_html` lays it out with the Jinja2
+template ``templates/report.html.j2``. A Content-Security-Policy of ``default-src 'none'`` in the page keeps a
+browser from fetching anything, so the file works offline and leaks nothing when opened.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from breachpath.analysis import _path, chokepoints, in_causal_order, technique_joins, technique_of
+from breachpath.graph import AttackGraph
+from breachpath.sim import Simulation, summarise
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+# One colour per ATT&CK enterprise tactic, in kill-chain order (ColorBrewer-like, readable on white).
+TACTIC_COLOURS = {
+    "reconnaissance": "#9e9ac8", "resource-development": "#807dba", "initial-access": "#e6550d",
+    "execution": "#fd8d3c", "persistence": "#fdae6b", "privilege-escalation": "#d94801",
+    "defense-evasion": "#969696", "credential-access": "#a63603", "discovery": "#6baed6",
+    "lateral-movement": "#3182bd", "collection": "#74c476", "command-and-control": "#31a354",
+    "exfiltration": "#006d2c", "impact": "#a50f15",
+}  # fmt: skip
+UNKNOWN_COLOUR = "#bdbdbd"
+
+
+def _cdf_points(times: np.ndarray, width: float, height: float, horizon: float) -> str:
+    """The empirical CDF P(compromised by t) as an SVG polyline's points, t from 0 to ``horizon`` days."""
+    n = len(times)
+    finite = np.sort(times[np.isfinite(times)].astype(np.float64))
+    grid = np.linspace(0.0, horizon, 200)
+    share = np.searchsorted(finite, grid, side="right") / max(n, 1)
+    return " ".join(f"{width * t / horizon:.1f},{height * (1 - p):.1f}" for t, p in zip(grid, share, strict=True))
+
+
+def _tactic(kb, attack_id: str, cache: dict) -> str | None:
+    if attack_id not in cache:
+        cache[attack_id] = None
+        if kb is not None:
+            try:
+                tactics = kb.page(attack_id, kind="technique").get("tactics", [])
+            except Exception:  # noqa: BLE001 - an id the knowledge base lacks just stays uncoloured
+                tactics = []
+            cache[attack_id] = tactics[0]["shortname"] if tactics else None
+    return cache[attack_id]
+
+
+def path_diagram(graph: AttackGraph, sim: Simulation, target: int, names: dict, kb=None, top: int = 5) -> dict:
+    """The most frequent paths to a target as one layered diagram of technique steps: nodes placed by causal depth,
+    edges weighted by the share of successful samples whose path uses them."""
+    successful = np.flatnonzero(np.isfinite(sim.times[:, target]))
+    counts: Counter[frozenset[int]] = Counter()
+    example: dict[frozenset[int], tuple[int, ...]] = {}
+    for s in successful:
+        path = _path(sim, int(s), target)
+        counts[frozenset(path)] += 1
+        example.setdefault(frozenset(path), path)
+    n = max(1, len(successful))
+    node_weight: Counter[int] = Counter()
+    edge_weight: Counter[tuple[int, int]] = Counter()
+    for key, k in counts.most_common(top):
+        order = in_causal_order(graph, example[key])
+        nearest, _ = technique_joins(graph, order)
+        for v in order:
+            if technique_of(graph, v):
+                node_weight[v] += k
+                for u in nearest[v]:
+                    edge_weight[(u, v)] += k
+    # Longest-path layering (the diagram's DAG is small: relax until stable).
+    depth = dict.fromkeys(node_weight, 0)
+    for _ in range(len(depth)):
+        changed = False
+        for u, v in edge_weight:
+            if depth[v] <= depth[u]:
+                depth[v], changed = depth[u] + 1, True
+        if not changed:
+            break
+    layers: dict[int, list[int]] = {}
+    for v in sorted(depth, key=lambda v: (depth[v], graph.name(v))):
+        layers.setdefault(depth[v], []).append(v)
+    box_w, box_h, gap_x, gap_y = 170, 44, 40, 16
+    tallest = max((len(vs) for vs in layers.values()), default=1)
+    height = tallest * (box_h + gap_y) + gap_y
+    position = {}
+    for d, vs in layers.items():
+        offset = (height - len(vs) * (box_h + gap_y)) / 2
+        for i, v in enumerate(vs):
+            position[v] = (gap_x / 2 + d * (box_w + gap_x), offset + gap_y / 2 + i * (box_h + gap_y))
+    cache: dict = {}
+    nodes = []
+    for v, (x, y) in position.items():
+        attack_id = technique_of(graph, v)
+        tactic = _tactic(kb, attack_id, cache)
+        nodes.append({
+            "x": x, "y": y, "w": box_w, "h": box_h, "id": attack_id, "name": names.get(attack_id, attack_id),
+            "asset": str(graph.asset_names[graph.asset[v]]), "share": node_weight[v] / n,
+            "colour": TACTIC_COLOURS.get(tactic or "", UNKNOWN_COLOUR), "tactic": tactic,
+            "url": "https://attack.mitre.org/techniques/" + attack_id.replace(".", "/") + "/",
+        })  # fmt: skip
+    edges = []
+    for (u, v), k in edge_weight.items():
+        (x1, y1), (x2, y2) = position[u], position[v]
+        edges.append({
+            "x1": x1 + box_w, "y1": y1 + box_h / 2, "x2": x2, "y2": y2 + box_h / 2,
+            "width": 1 + 7 * k / n, "share": k / n,
+        })  # fmt: skip
+    width = (max(layers, default=0) + 1) * (box_w + gap_x)
+    tactics = sorted({nd["tactic"] for nd in nodes if nd["tactic"]}, key=list(TACTIC_COLOURS).index)
+    return {
+        "width": width, "height": height, "nodes": nodes, "edges": edges,
+        "legend": [{"tactic": t, "colour": TACTIC_COLOURS[t]} for t in tactics],
+        "paths_shown": min(top, len(counts)), "distinct_paths": len(counts),
+        "shown_share": sum(k for _, k in counts.most_common(top)) / n,
+    }  # fmt: skip
+
+
+def report_data(
+    graph: AttackGraph,
+    sim: Simulation,
+    title: str,
+    names: dict[str, str],
+    entries: list[int],
+    targets: int | None = None,
+    kb=None,
+    whatif: dict | None = None,
+    estimates: dict | None = None,
+    summary: dict | None = None,
+) -> dict:
+    """Everything the HTML report shows, as plain data."""
+    targets = sim.paths.shape[1] if targets is None else targets
+    out_targets = []
+    for j in range(targets):
+        times = sim.times[:, j]
+        stats = summarise(times)
+        finite = times[np.isfinite(times)]
+        horizon = float(max(np.quantile(finite, 0.99) * 1.1, 1.0)) if len(finite) else 1.0
+        out_targets.append({
+            "name": sim.names[j], **stats, "horizon": horizon,
+            "cdf": _cdf_points(times, 520, 180, horizon), "cdf_ticks": [round(horizon * k / 4, 2) for k in range(5)],
+            "diagram": path_diagram(graph, sim, j, names, kb),
+            "chokepoints": chokepoints(graph, sim, j, entries)[:5],
+        })  # fmt: skip
+    on_paths: Counter[str] = Counter()
+    total = 0
+    for j in range(targets):
+        for s in np.flatnonzero(np.isfinite(sim.times[:, j])):
+            on_paths.update({t for v in _path(sim, int(s), j) if (t := technique_of(graph, v))})
+            total += 1
+    countermeasures = {}
+    if kb is not None and getattr(kb, "has_d3fend", lambda: False)():
+        countermeasures = kb.countermeasures(sorted(on_paths))
+    techniques = []
+    for attack_id, k in sorted(on_paths.items(), key=lambda item: (-item[1], item[0])):
+        estimate = (estimates or {}).get(attack_id)
+        techniques.append({
+            "id": attack_id, "name": names.get(attack_id, attack_id), "share": k / max(total, 1),
+            "url": "https://attack.mitre.org/techniques/" + attack_id.replace(".", "/") + "/",
+            "estimate": estimate,
+            "d3fend": _unique_countermeasures(countermeasures.get(attack_id, []))[:6],
+        })  # fmt: skip
+    defenses = []
+    if whatif:
+        for row in whatif["defenses"][:10]:
+            reductions = [t["p_reduction"] for t in row["targets"].values()]
+            defenses.append(
+                {"name": row["name"], "attack_ids": row["attack_ids"], "mean_p_reduction": float(np.mean(reductions))}
+            )
+        defenses.sort(key=lambda d: -d["mean_p_reduction"])
+    return {
+        "title": title, "summary": summary or {}, "samples": sim.samples, "seed": sim.seed,
+        "targets": out_targets, "techniques": techniques, "defenses": defenses,
+        "d3fend_loaded": bool(countermeasures) or (kb is not None and getattr(kb, "has_d3fend", lambda: False)()),
+        "kb": kb is not None,
+    }  # fmt: skip
+
+
+def _unique_countermeasures(rows: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for row in rows:
+        if row["d3fend_id"] not in seen:
+            seen.add(row["d3fend_id"])
+            out.append({"id": row["d3fend_id"], "name": row["defensive_technique"], "tactic": row["tactic"]})
+    return out
+
+
+def estimate_summaries(estimates) -> dict[str, dict]:
+    """ATT&CK id → what the report shows of its estimate: the MAL result, the Beta-pooled interval of its findings
+    (when it has any) and its sources."""
+    from breachpath.evidence.pool import beta_pooled
+
+    out = {}
+    for e in estimates:
+        if not e.attack_id:
+            continue
+        pooled = beta_pooled(e.findings)
+        out[e.attack_id] = {
+            "result": e.result,
+            "interval": pooled["interval"] if pooled else None,
+            "sources": [{"source": f.source, "url": f.url} for f in e.findings],
+        }
+    return out
+
+
+def render_html(data: dict) -> str:
+    """The report as one HTML document (autoescaped)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    return env.get_template("report.html.j2").render(**data)
