@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from breachpath.analysis import _path, _step_view, in_causal_order, whatif
+from breachpath.analysis import _path, in_causal_order, technique_of, whatif
 from breachpath.errors import InputError
 from breachpath.graph import AttackGraph, build_graph, set_defenses
 from breachpath.lang.compiler import compile_file
@@ -80,10 +80,9 @@ def technique_paths(graph: AttackGraph, sim: Simulation, target: int, names: dic
     for s in successful:
         told = []
         for node in in_causal_order(graph, _path(sim, int(s), target)):
-            view = _step_view(graph, node)
-            if view["attack_ids"] and view["kind"] in ("or", "and"):
-                attack_id = view["attack_ids"][0]
-                item = (attack_id, names.get(attack_id, view["step"]), view["asset"])
+            attack_id = technique_of(graph, node)
+            if attack_id:
+                item = (attack_id, names.get(attack_id, attack_id), str(graph.asset_names[graph.asset[node]]))
                 if item not in told:
                     told.append(item)
         counts[tuple(told)] += 1

@@ -59,8 +59,8 @@ def layer(
     }
 
 
-def _tactics(kb, attack_id: str) -> list[str]:
-    """The technique's tactics (short names) in the knowledge base; none when it is not there."""
+def technique_tactics(kb, attack_id: str) -> list[str]:
+    """The technique's tactics (short names) in the knowledge base; none without one, or when it is not there."""
     if kb is None:
         return []
     try:
@@ -77,7 +77,7 @@ def technique_objects(scores: dict[str, dict], kb=None) -> list[dict]:
     objects = []
     for attack_id in sorted(scores, key=lambda i: (-scores[i]["score"], i)):
         entry = {"techniqueID": attack_id, **scores[attack_id]}
-        tactics = _tactics(kb, attack_id)
+        tactics = technique_tactics(kb, attack_id)
         if tactics:
             objects += [{"techniqueID": attack_id, "tactic": tactic, **scores[attack_id]} for tactic in tactics]
         else:
@@ -88,22 +88,11 @@ def technique_objects(scores: dict[str, dict], kb=None) -> list[dict]:
 def path_shares(graph, sim, targets: int | None = None) -> dict[str, dict]:
     """For each ATT&CK technique, the share of successful (sample, target) attack paths that use it, overall and
     per target. Needs a simulation run with ``path_targets``."""
-    from breachpath.analysis import _path
+    from breachpath.analysis import _path, technique_of
 
     if sim.paths is None:
         raise ValueError("run simulate(..., path_targets=k) to record paths")
     targets = sim.paths.shape[1] if targets is None else targets
-    ids_of = graph.info.get("attack_ids", {})
-    node_ids: dict[int, list[str]] = {}
-
-    def ids(node: int) -> list[str]:
-        if node not in node_ids:
-            asset_type = str(graph.asset_types[graph.asset[node]])
-            step = str(graph.step_names[graph.step[node]])
-            attack = graph.kind[node] < 2  # attack steps only: a defense names a mitigation, not a technique
-            node_ids[node] = [i for i in ids_of.get(f"{asset_type}.{step}", []) if i.startswith("T")] if attack else []
-        return node_ids[node]
-
     total = 0
     overall: Counter[str] = Counter()
     per_target: dict[str, Counter[str]] = {}
@@ -113,7 +102,7 @@ def path_shares(graph, sim, targets: int | None = None) -> dict[str, dict]:
         counts: Counter[str] = Counter()
         successful = np.flatnonzero(np.isfinite(sim.times[:, j]))
         for s in successful:
-            used = {i for node in _path(sim, int(s), j) for i in ids(node)}
+            used = {t for node in _path(sim, int(s), j) if (t := technique_of(graph, node))}
             counts.update(used)
         per_target[name], successes[name] = counts, len(successful)
         overall.update(counts)

@@ -14,6 +14,7 @@ import numpy as np
 
 from breachpath.analysis import _path, chokepoints, in_causal_order, technique_joins, technique_of
 from breachpath.graph import AttackGraph
+from breachpath.navigator import path_shares, technique_tactics
 from breachpath.sim import Simulation, summarise
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -38,14 +39,10 @@ def _cdf_points(times: np.ndarray, width: float, height: float, horizon: float) 
 
 
 def _tactic(kb, attack_id: str, cache: dict) -> str | None:
+    """The technique's first tactic in the knowledge base (its colour in the diagram), memoised per report."""
     if attack_id not in cache:
-        cache[attack_id] = None
-        if kb is not None:
-            try:
-                tactics = kb.page(attack_id, kind="technique").get("tactics", [])
-            except Exception:  # noqa: BLE001 - an id the knowledge base lacks just stays uncoloured
-                tactics = []
-            cache[attack_id] = tactics[0]["shortname"] if tactics else None
+        tactics = technique_tactics(kb, attack_id)
+        cache[attack_id] = tactics[0] if tactics else None
     return cache[attack_id]
 
 
@@ -144,20 +141,15 @@ def report_data(
             "diagram": path_diagram(graph, sim, j, names, kb),
             "chokepoints": chokepoints(graph, sim, j, entries)[:5],
         })  # fmt: skip
-    on_paths: Counter[str] = Counter()
-    total = 0
-    for j in range(targets):
-        for s in np.flatnonzero(np.isfinite(sim.times[:, j])):
-            on_paths.update({t for v in _path(sim, int(s), j) if (t := technique_of(graph, v))})
-            total += 1
+    shares = path_shares(graph, sim, targets)
     countermeasures = {}
     if kb is not None and getattr(kb, "has_d3fend", lambda: False)():
-        countermeasures = kb.countermeasures(sorted(on_paths))
+        countermeasures = kb.countermeasures(sorted(shares))
     techniques = []
-    for attack_id, k in sorted(on_paths.items(), key=lambda item: (-item[1], item[0])):
+    for attack_id, share in sorted(shares.items(), key=lambda item: (-item[1]["share"], item[0])):
         estimate = (estimates or {}).get(attack_id)
         techniques.append({
-            "id": attack_id, "name": names.get(attack_id, attack_id), "share": k / max(total, 1),
+            "id": attack_id, "name": names.get(attack_id, attack_id), "share": share["share"],
             "url": "https://attack.mitre.org/techniques/" + attack_id.replace(".", "/") + "/",
             "estimate": estimate,
             "d3fend": _unique_countermeasures(countermeasures.get(attack_id, []))[:6],
