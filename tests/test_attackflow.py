@@ -10,7 +10,7 @@ import pytest
 
 from breachpath.attackflow import ATTACK_FLOW_EXTENSION, BREACHPATH_EXTENSION, flow_bundle
 from breachpath.demo import example_path, technique_names
-from breachpath.graph import build_graph, set_defenses
+from breachpath.graph import apply_overrides, build_graph
 from breachpath.lang.compiler import compile_file
 from breachpath.langs import ATTACKLANG
 from breachpath.scenario import read_scenario
@@ -100,7 +100,7 @@ def simulated(name: str, samples: int = 600):
     spec = compile_file(ATTACKLANG)
     scenario = read_scenario(example_path(name))
     graph = build_graph(spec, scenario.model)
-    set_defenses(graph, scenario.defenses)
+    apply_overrides(graph, scenario.defenses, scenario.ttc)
     targets = [graph.find(t) for t in scenario.targets]
     sim = simulate(
         graph, [graph.find(e) for e in scenario.entry_points], targets, samples=samples, seed=4,

@@ -10,7 +10,7 @@ import pytest
 
 from breachpath.analysis import attack_paths
 from breachpath.demo import example_path, list_examples, run_demo, technique_names
-from breachpath.graph import build_graph, set_defenses
+from breachpath.graph import apply_overrides, build_graph
 from breachpath.lang.compiler import compile_file
 from breachpath.langs import ATTACKLANG
 from breachpath.model import complete_links, validate
@@ -27,7 +27,7 @@ def spec():
 def run(spec, name: str, samples: int = 400, defenses: dict | None = None, seed: int = 1):
     scenario = read_scenario(example_path(name))
     graph = build_graph(spec, scenario.model)
-    set_defenses(graph, {**scenario.defenses, **(defenses or {})})
+    apply_overrides(graph, {**scenario.defenses, **(defenses or {})}, scenario.ttc)
     sim = simulate(
         graph, [graph.find(e) for e in scenario.entry_points], [graph.find(t) for t in scenario.targets],
         samples=samples, seed=seed, path_targets=len(scenario.targets),
@@ -73,9 +73,11 @@ def test_network_traffic_analysis_cuts_web_service_c2(spec):
     hosts = ("ws-dave", "ws-erin", "build01")
     graph, before = run(spec, "web-service-c2", samples=1000)
     _, after = run(spec, "web-service-c2", samples=1000, defenses={f"{h}:networkTrafficAnalysis": 1.0 for h in hosts})
-    assert np.isfinite(after.times[:, 0]).mean() < np.isfinite(before.times[:, 0]).mean()
-    # D3-NTA's estimate is the uninformed 50% per host; the adversary has three hosts to try.
-    assert web_service_share(graph, after) < 0.85 * web_service_share(graph, before)
+    p_before, p_after = np.isfinite(before.times[:, 0]).mean(), np.isfinite(after.times[:, 0]).mean()
+    # Egress goes through an allow-list proxy in this example: every exfiltration runs over the web service.
+    assert web_service_share(graph, before) == p_before
+    # D3-NTA's estimate is the uninformed 50% per host, and the adversary has three hosts to try.
+    assert p_after < p_before - 0.05
 
 
 def test_the_dmz_database_falls_only_after_the_internet_facing_side(spec):

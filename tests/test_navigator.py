@@ -9,7 +9,7 @@ import re
 import pytest
 
 from breachpath.demo import example_path
-from breachpath.graph import build_graph, set_defenses
+from breachpath.graph import apply_overrides, build_graph
 from breachpath.lang.compiler import compile_file
 from breachpath.langs import ATTACKLANG
 from breachpath.navigator import group_layer, path_shares, simulation_layer
@@ -92,7 +92,7 @@ def check_layer(layer: dict) -> None:
 def simulated(name: str, samples: int = 500):
     scenario = read_scenario(example_path(name))
     graph = build_graph(compile_file(ATTACKLANG), scenario.model)
-    set_defenses(graph, scenario.defenses)
+    apply_overrides(graph, scenario.defenses, scenario.ttc)
     targets = [graph.find(t) for t in scenario.targets]
     sim = simulate(
         graph, [graph.find(e) for e in scenario.entry_points], targets, samples=samples, seed=3,

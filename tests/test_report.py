@@ -12,7 +12,7 @@ import pytest
 from breachpath.analysis import whatif
 from breachpath.demo import example_path, technique_names
 from breachpath.evidence.catalog import load_catalog
-from breachpath.graph import build_graph, set_defenses
+from breachpath.graph import apply_overrides, build_graph
 from breachpath.lang.compiler import compile_file
 from breachpath.langs import ATTACKLANG, ESTIMATES_DIR
 from breachpath.report import estimate_summaries, render_html, report_data
@@ -27,7 +27,7 @@ def make_report(name: str, kb=None, samples: int = 400) -> tuple[str, dict]:
     spec = compile_file(ATTACKLANG)
     scenario = read_scenario(example_path(name))
     graph = build_graph(spec, scenario.model)
-    set_defenses(graph, scenario.defenses)
+    apply_overrides(graph, scenario.defenses, scenario.ttc)
     entries = [graph.find(e) for e in scenario.entry_points]
     targets = [graph.find(t) for t in scenario.targets]
     sim = simulate(graph, entries, targets, samples=samples, seed=8, path_targets=len(targets))

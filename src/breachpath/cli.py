@@ -686,7 +686,7 @@ def graph_build(
     """Compile a model and its language into an attack graph."""
     import time
 
-    from breachpath.graph import build_graph, prune, set_defenses, set_ttcs
+    from breachpath.graph import apply_overrides, build_graph, prune
     from breachpath.model import read_model
     from breachpath.scenario import looks_like_scenario, read_scenario
 
@@ -704,12 +704,7 @@ def graph_build(
             raise InputError(f"{source}: a model needs --lang (or give a scenario that names its language)")
         spec, model = _language(lang), read_model(source)
     graph = build_graph(spec, model)
-    set_defenses(graph, defenses)
-    if ttc_overrides:
-        from breachpath.evidence.catalog import default_catalog_dir, load_catalog
-
-        needs_catalog = any(v.strip().lower() == "evidence" for v in ttc_overrides.values())
-        set_ttcs(graph, ttc_overrides, load_catalog(catalog or default_catalog_dir()) if needs_catalog else None)
+    apply_overrides(graph, defenses, ttc_overrides, catalog)
     if prune_graph:
         if not entries:
             raise InputError("--prune needs entry points (--entry asset:step, or a scenario's entry_points)")
@@ -862,7 +857,7 @@ def simulate_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from breachpath.graph import build_graph, set_defenses, set_ttcs
+    from breachpath.graph import apply_overrides, build_graph
     from breachpath.model import read_model
     from breachpath.scenario import looks_like_scenario, read_scenario
     from breachpath.sim import simulate
@@ -887,12 +882,7 @@ def simulate_command(
     samples = samples or 1000
     horizons = _parse_horizons(horizon)
     graph = build_graph(spec, model)
-    set_defenses(graph, defenses)
-    if ttc_overrides:
-        from breachpath.evidence.catalog import default_catalog_dir, load_catalog
-
-        needs_catalog = any(v.strip().lower() == "evidence" for v in ttc_overrides.values())
-        set_ttcs(graph, ttc_overrides, load_catalog(catalog or default_catalog_dir()) if needs_catalog else None)
+    apply_overrides(graph, defenses, ttc_overrides, catalog)
     entry_nodes = [graph.find(e) for e in entries]
     target_nodes = [graph.find(t) for t in targets]
     out_nodes = target_nodes + ([n for n in range(graph.n_nodes) if n not in set(target_nodes)] if all_steps else [])
@@ -1152,19 +1142,14 @@ def whatif_command(
 ) -> None:
     """Which defenses change the outcome most: each one enabled in turn, ranked by the reduction it gives."""
     from breachpath.analysis import whatif
-    from breachpath.graph import build_graph, set_defenses, set_ttcs
+    from breachpath.graph import apply_overrides, build_graph
     from breachpath.scenario import read_scenario
 
     scenario = read_scenario(scenario_path)
     if not scenario.targets or not scenario.entry_points:
         raise InputError(f"{scenario_path}: what-if needs entry_points and targets")
     graph = build_graph(_language(scenario.lang), scenario.model)
-    set_defenses(graph, scenario.defenses)
-    if scenario.ttc:
-        from breachpath.evidence.catalog import default_catalog_dir, load_catalog
-
-        needs_catalog = any(v.strip().lower() == "evidence" for v in scenario.ttc.values())
-        set_ttcs(graph, scenario.ttc, load_catalog(catalog or default_catalog_dir()) if needs_catalog else None)
+    apply_overrides(graph, scenario.defenses, scenario.ttc, catalog)
     nodes = [graph.find(d) for d in defense] if defense else None
     result = whatif(
         graph, [graph.find(e) for e in scenario.entry_points], [graph.find(t) for t in scenario.targets], nodes,
@@ -1207,7 +1192,7 @@ def report_command(
     """Reports from saved results: HTML, ATT&CK Navigator layer, Attack Flow (the scenario is read again)."""
     import numpy as np
 
-    from breachpath.graph import build_graph, set_defenses, set_ttcs
+    from breachpath.graph import apply_overrides, build_graph
     from breachpath.scenario import read_scenario
     from breachpath.sim import Simulation
 
@@ -1231,12 +1216,7 @@ def report_command(
     scenario = read_scenario(scenario_path)
     spec = _language(scenario.lang)
     graph = build_graph(spec, scenario.model)
-    set_defenses(graph, scenario.defenses)
-    if scenario.ttc:
-        from breachpath.evidence.catalog import default_catalog_dir, load_catalog
-
-        needs_catalog = any(v.strip().lower() == "evidence" for v in scenario.ttc.values())
-        set_ttcs(graph, scenario.ttc, load_catalog(default_catalog_dir()) if needs_catalog else None)
+    apply_overrides(graph, scenario.defenses, scenario.ttc)
     if graph.n_nodes != node_count:
         raise InputError(f"{results}: {scenario_path} has changed since these results were saved")
     nodes = np.array([graph.find(n) for n in names[:targets]], dtype=np.int64)

@@ -15,7 +15,7 @@ import numpy as np
 
 from breachpath.analysis import _path, in_causal_order, technique_of, whatif
 from breachpath.errors import InputError
-from breachpath.graph import AttackGraph, build_graph, set_defenses
+from breachpath.graph import AttackGraph, apply_overrides, build_graph
 from breachpath.lang.compiler import compile_file
 from breachpath.lang.spec import LanguageSpec
 from breachpath.scenario import read_scenario
@@ -120,7 +120,7 @@ def run_demo(
     scenario = read_scenario(path)
     spec = compile_file(scenario.lang)
     graph = build_graph(spec, scenario.model)
-    set_defenses(graph, scenario.defenses)
+    apply_overrides(graph, scenario.defenses, scenario.ttc)
     entries = [graph.find(e) for e in scenario.entry_points]
     targets = [graph.find(t) for t in scenario.targets]
     sim = simulate(

@@ -549,6 +549,21 @@ def set_defenses(graph: AttackGraph, overrides: dict[str, float]) -> None:
 _ATTACK_KEY = re.compile(r"^(T\d{4}(?:\.\d{3})?|M\d{4})$")
 
 
+def apply_overrides(
+    graph: AttackGraph, defenses: dict[str, float], ttcs: dict[str, str], catalog_dir: Path | None = None
+) -> None:
+    """A scenario's overrides: defense probabilities, then TTCs; the evidence catalog is read only when a TTC says
+    ``evidence``."""
+    set_defenses(graph, defenses)
+    if ttcs:
+        catalog = None
+        if any(v.strip().lower() == "evidence" for v in ttcs.values()):
+            from breachpath.evidence.catalog import default_catalog_dir, load_catalog
+
+            catalog = load_catalog(catalog_dir or default_catalog_dir())
+        set_ttcs(graph, ttcs, catalog)
+
+
 def set_ttcs(graph: AttackGraph, overrides: dict[str, str], catalog: list | None = None) -> dict[str, int]:
     """Replace TTCs: ``asset:step`` (one node), ``Type.step`` (every asset of that type or a subtype's asset
     named by type), or an ATT&CK id (every step tagged with it). A value ``evidence`` takes the estimate for that
