@@ -668,13 +668,29 @@ def model_export(
     _err(f"wrote {len(loaded.assets)} assets to {out}")
 
 
+SourceArgument = Annotated[Path, typer.Argument(metavar="SCENARIO|MODEL", help="A scenario, or a model with --lang.")]
+SourceLangOption = Annotated[Path | None, typer.Option("--lang", "-l", help="The language (when SOURCE is a model).")]
+EntryOption = Annotated[list[str] | None, typer.Option("--entry", "-e", help="An entry point asset:step (repeatable).")]
+
+
+def _load_source(source: Path, lang: Path | None):
+    """The language, model and scenario (None for a bare model) that SCENARIO|MODEL and --lang name."""
+    from breachpath.model import read_model
+    from breachpath.scenario import looks_like_scenario, read_scenario
+
+    if looks_like_scenario(source):
+        scenario = read_scenario(source)
+        return _language(lang or scenario.lang), scenario.model, scenario
+    if lang is None:
+        raise InputError(f"{source}: a model needs --lang (or give a scenario that names its language)")
+    return _language(lang), read_model(source), None
+
+
 @graph_app.command("build")
 def graph_build(
-    source: Annotated[Path, typer.Argument(metavar="SCENARIO|MODEL", help="A scenario, or a model with --lang.")],
-    lang: Annotated[Path | None, typer.Option("--lang", "-l", help="The language (when SOURCE is a model).")] = None,
-    entry: Annotated[
-        list[str] | None, typer.Option("--entry", "-e", help="An entry point asset:step (repeatable).")
-    ] = None,
+    source: SourceArgument,
+    lang: SourceLangOption = None,
+    entry: EntryOption = None,
     prune_graph: Annotated[
         bool, typer.Option("--prune", help="Keep only what the entry points can reach (and its gates).")
     ] = False,
@@ -687,22 +703,15 @@ def graph_build(
     import time
 
     from breachpath.graph import apply_overrides, build_graph, prune
-    from breachpath.model import read_model
-    from breachpath.scenario import looks_like_scenario, read_scenario
 
     started = time.perf_counter()
     entries = list(entry or [])
     defenses: dict[str, float] = {}
     ttc_overrides: dict[str, str] = {}
-    if looks_like_scenario(source):
-        scenario = read_scenario(source)
-        spec, model = _language(lang or scenario.lang), scenario.model
+    spec, model, scenario = _load_source(source, lang)
+    if scenario is not None:
         entries += scenario.entry_points
         defenses, ttc_overrides = scenario.defenses, scenario.ttc
-    else:
-        if lang is None:
-            raise InputError(f"{source}: a model needs --lang (or give a scenario that names its language)")
-        spec, model = _language(lang), read_model(source)
     graph = build_graph(spec, model)
     apply_overrides(graph, defenses, ttc_overrides, catalog)
     if prune_graph:
@@ -812,11 +821,9 @@ def _print_results(result: dict) -> None:
 
 @app.command("simulate")
 def simulate_command(
-    source: Annotated[Path, typer.Argument(metavar="SCENARIO|MODEL", help="A scenario, or a model with --lang.")],
-    lang: Annotated[Path | None, typer.Option("--lang", "-l", help="The language (when SOURCE is a model).")] = None,
-    entry: Annotated[
-        list[str] | None, typer.Option("--entry", "-e", help="An entry point asset:step (repeatable).")
-    ] = None,
+    source: SourceArgument,
+    lang: SourceLangOption = None,
+    entry: EntryOption = None,
     target: Annotated[
         list[str] | None, typer.Option("--target", "-t", help="A target asset:step (repeatable).")
     ] = None,
@@ -858,25 +865,18 @@ def simulate_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from breachpath.graph import apply_overrides, build_graph
-    from breachpath.model import read_model
-    from breachpath.scenario import looks_like_scenario, read_scenario
     from breachpath.sim import simulate
 
     entries, targets = list(entry or []), list(target or [])
     defenses: dict[str, float] = {}
     ttc_overrides: dict[str, str] = {}
-    if looks_like_scenario(source):
-        scenario = read_scenario(source)
-        spec, model = _language(lang or scenario.lang), scenario.model
+    spec, model, scenario = _load_source(source, lang)
+    if scenario is not None:
         entries = entries or scenario.entry_points
         targets = targets or scenario.targets
         defenses, ttc_overrides = scenario.defenses, scenario.ttc
         samples = samples or scenario.samples
         seed = seed if seed is not None else scenario.seed
-    else:
-        if lang is None:
-            raise InputError(f"{source}: a model needs --lang (or give a scenario that names its language)")
-        spec, model = _language(lang), read_model(source)
     if not targets:
         raise InputError("no targets: give --target asset:step (or targets in the scenario)")
     samples = samples or 1000
@@ -915,7 +915,7 @@ def simulate_command(
         extra = {}
         if result.paths is not None:
             extra = {"paths": result.paths, "path_len": result.path_len}
-        if looks_like_scenario(source):
+        if scenario is not None:
             # What `breachpath report` needs to rebuild the graph the paths refer to.
             extra["scenario"] = np.array(str(Path(source).resolve()), dtype=np.str_)
             extra["node_count"] = np.array(graph.n_nodes)
