@@ -240,3 +240,13 @@ def print_json(res: Any) -> None:
         raw["ratio"] = row.ratio
         raw["meets_target"] = row.meets_target
     print(json.dumps(doc, indent=2))
+
+
+# Peak resident memory in MB, for the child processes the benches start (source text, prepended to their code).
+CHILD_RSS = r"""
+import resource, sys
+
+def rss_mb():
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+"""

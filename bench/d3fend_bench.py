@@ -82,6 +82,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    CHILD_RSS,
     Row,
     Timed,
     breachpath_script,
@@ -122,12 +123,10 @@ ROW_FIELDS = (
 KEY_FIELDS = (0, 1, 4, 6, 5)
 
 # Code shared by all children: peak RSS in MB and a first-call / repeated-median timer.
-_CHILD_PRELUDE = r"""
+_CHILD_PRELUDE = (
+    CHILD_RSS
+    + r"""
 import json, resource, statistics, sys, time
-
-def rss_mb():
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 def measure(fn, repeat, budget):
     t = time.perf_counter()
@@ -144,6 +143,7 @@ def measure(fn, repeat, budget):
         times.append((time.perf_counter() - t) * 1000)
     return {"first_ms": first, "median_ms": statistics.median(times), "runs": len(times)}, result
 """
+)
 
 # Ours, parse and inference only, in memory.
 _OURS_INFER_CHILD = (

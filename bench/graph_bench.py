@@ -77,6 +77,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    CHILD_RSS,
     Row,
     default_venv,
     ensure_venv,
@@ -102,12 +103,10 @@ OUR_KINDS = {"or": "or", "and": "and", "defense": "defense", "exists": "exist", 
 KIND_ORDER = ("or", "and", "defense", "exist", "notExist")
 
 # Code shared by both children: peak RSS in MB and a timer.
-_CHILD_PRELUDE = r"""
+_CHILD_PRELUDE = (
+    CHILD_RSS
+    + r"""
 import json, resource, sys, time
-
-def rss_mb():
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 def timed(out, key, fn):
     t = time.perf_counter()
@@ -118,6 +117,7 @@ def timed(out, key, fn):
 lang_path, model_path, sets_path = sys.argv[1], sys.argv[2], sys.argv[3]
 out = {"rss_start_mb": rss_mb()}
 """
+)
 
 _OURS_CHILD = (
     _CHILD_PRELUDE

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    CHILD_RSS,
     Row,
     Timed,
     breachpath_script,
@@ -83,12 +84,10 @@ TARGET_SHOW_S = 0.3
 TARGET_QUERY_MS = 1.0
 
 # Code shared by both children: peak RSS in MB and a first-call / repeated-median timer.
-_CHILD_PRELUDE = r"""
+_CHILD_PRELUDE = (
+    CHILD_RSS
+    + r"""
 import json, resource, statistics, sys, time
-
-def rss_mb():
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 def measure(fn, repeat, budget):
     t = time.perf_counter()
@@ -102,6 +101,7 @@ def measure(fn, repeat, budget):
         times.append((time.perf_counter() - t) * 1000)
     return {"first_ms": first, "median_ms": statistics.median(times), "runs": len(times)}, result
 """
+)
 
 _OURS_CHILD = (
     _CHILD_PRELUDE

@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    CHILD_RSS,
     Row,
     default_venv,
     ensure_venv,
@@ -100,12 +101,10 @@ NOT_AVAILABLE = "breachpath.lang not available yet"
 
 # Code shared by both children: peak RSS in MB, a repeated-median timer, and the part of a langspec dict
 # the comparison needs (kept small so the JSON line stays small).
-_CHILD_PRELUDE = r"""
+_CHILD_PRELUDE = (
+    CHILD_RSS
+    + r"""
 import json, resource, statistics, sys, time
-
-def rss_mb():
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 def repeated(fn, repeat):
     times = []
@@ -139,6 +138,7 @@ def structure(spec):
         ],
     }
 """
+)
 
 _OURS_CHILD = (
     _CHILD_PRELUDE

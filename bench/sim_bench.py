@@ -88,6 +88,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    CHILD_RSS,
     Row,
     default_venv,
     ensure_venv,
@@ -117,16 +118,15 @@ BRIEF_NODES_1000 = 287_000
 BRIEF_MALSIM_2_HOSTS_S = 308.0
 TTC_MODES = ("PER_STEP_SAMPLE", "EFFORT_BASED_PER_STEP_SAMPLE", "PRE_SAMPLE", "EXPECTED_VALUE", "DISABLED")
 
-_RSS = r"""
+_RSS = (
+    CHILD_RSS
+    + r"""
 import json, os, resource, sys, time
-
-def rss_mb():
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 cfg = json.loads(sys.argv[1])
 out = {"hosts": cfg["hosts"], "rss_start_mb": rss_mb()}
 """
+)
 
 _OURS_CHILD = (
     _RSS
