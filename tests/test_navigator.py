@@ -137,6 +137,8 @@ def test_group_layer_has_the_groups_techniques(kb18):
     ids = {t["techniqueID"] for t in layer["techniques"]}
     assert ids == {t["id"] for t in kb18.group_techniques("G0010")["techniques"]}
     assert len(ids) == 68 and layer["name"] == "Turla (G0010)"
+    about = {m["name"]: m["value"] for m in layer["metadata"]}
+    assert about == {"group": "G0010", "ATT&CK": "18.1", "used directly": "68", "used through campaigns": "0"}
 
 
 def test_kb_layer_cli_writes_a_layer_and_rejects_an_unknown_group(kb18, tmp_path):

@@ -14,6 +14,7 @@ quantiles; an action's give its asset, step, TTC distribution and how often the 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import numpy as np
@@ -25,15 +26,19 @@ from breachpath.sim import Simulation, summarise
 
 ATTACK_FLOW_EXTENSION = "extension-definition--fb9c968a-745b-4ade-9b25-c324172197f4"
 ATTACK_FLOW_CREATOR = "identity--fb9c968a-745b-4ade-9b25-c324172197f4"
-BREACHPATH_EXTENSION = "extension-definition--6f0d2e52-1c0a-5b7e-9d9e-6b7265616368"
-BREACHPATH_CREATOR = "identity--6f0d2e52-1c0a-5b7e-9d9e-627265616368"
-_NAMESPACE = uuid.UUID("6f0d2e52-1c0a-5b7e-9d9e-6b7265616368")
+BREACHPATH_EXTENSION = "extension-definition--6f0d2e52-1c0a-4b7e-9d9e-6b7265616368"
+BREACHPATH_CREATOR = "identity--6f0d2e52-1c0a-4b7e-9d9e-627265616368"
 _EPOCH = "2026-01-01T00:00:00.000Z"
 
 
 def _id(kind: str, *parts: object) -> str:
-    """A deterministic STIX id: the same scenario and results give the same bundle."""
-    return f"{kind}--{uuid.uuid5(_NAMESPACE, '/'.join(str(p) for p in parts))}"
+    """A deterministic STIX id: the same scenario and results give the same bundle.
+
+    STIX 2.1 asks for UUIDv4 in the ids of domain objects (section 2.9), so the UUID is a v4 one whose random
+    bits come from a SHA-256 of the parts instead of from a random source.
+    """
+    digest = hashlib.sha256("/".join(str(p) for p in ("breachpath", kind, *parts)).encode()).digest()
+    return f"{kind}--{uuid.UUID(bytes=digest[:16], version=4)}"
 
 
 def _sdo(kind: str, object_id: str, created: str, **fields) -> dict:

@@ -53,7 +53,7 @@ def layer(
         "techniques": techniques,
         "gradient": gradient or GRADIENT,
         "legendItems": legend or [],
-        "metadata": metadata or [],
+        **({"metadata": metadata} if metadata else {}),  # an empty list is dropped by other readers
         "selectTechniquesAcrossTactics": True,
         "selectSubtechniquesWithParent": False,
     }
@@ -87,7 +87,8 @@ def technique_objects(scores: dict[str, dict], kb=None) -> list[dict]:
 
 def path_shares(graph, sim, targets: int | None = None) -> dict[str, dict]:
     """For each ATT&CK technique, the share of successful (sample, target) attack paths that use it, overall and
-    per target. Needs a simulation run with ``path_targets``."""
+    per target, and the attack steps (node ids) through which they use it. Needs a simulation run with
+    ``path_targets``."""
     from breachpath.analysis import _path, technique_of
 
     if sim.paths is None:
@@ -97,12 +98,17 @@ def path_shares(graph, sim, targets: int | None = None) -> dict[str, dict]:
     overall: Counter[str] = Counter()
     per_target: dict[str, Counter[str]] = {}
     successes: dict[str, int] = {}
+    steps: dict[str, set[int]] = {}
     for j in range(targets):
         name = sim.names[j]
         counts: Counter[str] = Counter()
         successful = np.flatnonzero(np.isfinite(sim.times[:, j]))
         for s in successful:
-            used = {t for node in _path(sim, int(s), j) if (t := technique_of(graph, node))}
+            used = set()
+            for node in _path(sim, int(s), j):
+                if technique := technique_of(graph, node):
+                    used.add(technique)
+                    steps.setdefault(technique, set()).add(node)
             counts.update(used)
         per_target[name], successes[name] = counts, len(successful)
         overall.update(counts)
@@ -111,6 +117,7 @@ def path_shares(graph, sim, targets: int | None = None) -> dict[str, dict]:
         attack_id: {
             "share": overall[attack_id] / total,
             "per_target": {t: per_target[t][attack_id] / successes[t] for t in per_target if successes[t]},
+            "steps": sorted(steps[attack_id]),
         }
         for attack_id in overall
     }
@@ -168,4 +175,10 @@ def group_layer(kb, group_id: str) -> dict:
         attack_version=found.get("attack_version"),
         gradient={"colors": ["#ffffff", "#66b1ff"], "minValue": 0, "maxValue": 1},
         legend=[{"label": f"used by {group['name']}", "color": "#66b1ff"}],
+        metadata=[
+            {"name": "group", "value": group["id"]},
+            {"name": "ATT&CK", "value": str(found.get("attack_version") or "unknown")},
+            {"name": "used directly", "value": str(sum(bool(t.get("direct")) for t in found["techniques"]))},
+            {"name": "used through campaigns", "value": str(sum(not t.get("direct") for t in found["techniques"]))},
+        ],
     )

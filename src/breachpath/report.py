@@ -18,13 +18,14 @@ from breachpath.navigator import path_shares, technique_tactics
 from breachpath.sim import Simulation, summarise
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-# One colour per ATT&CK enterprise tactic, in kill-chain order (ColorBrewer-like, readable on white).
+# One colour per ATT&CK enterprise tactic, in kill-chain order: a qualitative palette (Tableau-like) so that
+# neighbouring tactics on a path differ in hue, readable on white as a border and as a 25% fill.
 TACTIC_COLOURS = {
-    "reconnaissance": "#9e9ac8", "resource-development": "#807dba", "initial-access": "#e6550d",
-    "execution": "#fd8d3c", "persistence": "#fdae6b", "privilege-escalation": "#d94801",
-    "defense-evasion": "#969696", "credential-access": "#a63603", "discovery": "#6baed6",
-    "lateral-movement": "#3182bd", "collection": "#74c476", "command-and-control": "#31a354",
-    "exfiltration": "#006d2c", "impact": "#a50f15",
+    "reconnaissance": "#9467bd", "resource-development": "#5e3c99", "initial-access": "#e6550d",
+    "execution": "#e5ae00", "persistence": "#8c564b", "privilege-escalation": "#e7298a",
+    "defense-evasion": "#7f7f7f", "credential-access": "#d62728", "discovery": "#6baed6",
+    "lateral-movement": "#1f5fa8", "collection": "#74c476", "command-and-control": "#17becf",
+    "exfiltration": "#1b7f2a", "impact": "#7b0d1e",
 }  # fmt: skip
 UNKNOWN_COLOUR = "#bdbdbd"
 
@@ -36,6 +37,22 @@ def _cdf_points(times: np.ndarray, width: float, height: float, horizon: float) 
     grid = np.linspace(0.0, horizon, 200)
     share = np.searchsorted(finite, grid, side="right") / max(n, 1)
     return " ".join(f"{width * t / horizon:.1f},{height * (1 - p):.1f}" for t, p in zip(grid, share, strict=True))
+
+
+def nice_axis(top: float, intervals: int = 4) -> float:
+    """The smallest "nice" axis end (a tick step of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k) at or above ``top``,
+    after Heckbert's nice numbers (Graphics Gems, 1990) with finer steps so little of the axis is wasted: ticks
+    read 0, 12, 24, … rather than 0, 15.71, …"""
+    step = top / intervals
+    magnitude = 10.0 ** np.floor(np.log10(step))
+    for m in (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if m * magnitude >= step * (1 - 1e-9):
+            return float(m * magnitude * intervals)
+    return float(10 * magnitude * intervals)  # pragma: no cover - the loop ends at 10
+
+
+def _tick(value: float) -> str:
+    return f"{value:g}"
 
 
 def _tactic(kb, attack_id: str, cache: dict) -> str | None:
@@ -79,7 +96,7 @@ def path_diagram(graph: AttackGraph, sim: Simulation, target: int, names: dict, 
     layers: dict[int, list[int]] = {}
     for v in sorted(depth, key=lambda v: (depth[v], graph.name(v))):
         layers.setdefault(depth[v], []).append(v)
-    box_w, box_h, gap_x, gap_y = 170, 44, 40, 16
+    box_w, box_h, gap_x, gap_y = 160, 44, 30, 16
     tallest = max((len(vs) for vs in layers.values()), default=1)
     height = tallest * (box_h + gap_y) + gap_y
     position = {}
@@ -134,10 +151,10 @@ def report_data(
         times = sim.times[:, j]
         stats = summarise(times)
         finite = times[np.isfinite(times)]
-        horizon = float(max(np.quantile(finite, 0.99) * 1.1, 1.0)) if len(finite) else 1.0
+        horizon = nice_axis(max(float(np.quantile(finite, 0.99)), 0.1)) if len(finite) else 1.0
         out_targets.append({
             "name": sim.names[j], **stats, "horizon": horizon,
-            "cdf": _cdf_points(times, 520, 180, horizon), "cdf_ticks": [round(horizon * k / 4, 2) for k in range(5)],
+            "cdf": _cdf_points(times, 520, 180, horizon), "cdf_ticks": [_tick(horizon * k / 4) for k in range(5)],
             "diagram": path_diagram(graph, sim, j, names, kb),
             "chokepoints": chokepoints(graph, sim, j, entries)[:5],
         })  # fmt: skip
@@ -147,10 +164,11 @@ def report_data(
         countermeasures = kb.countermeasures(sorted(shares))
     techniques = []
     for attack_id, share in sorted(shares.items(), key=lambda item: (-item[1]["share"], item[0])):
-        estimate = (estimates or {}).get(attack_id)
+        estimate = (estimates or {}).get(attack_id) or _kb_estimate(kb, attack_id)
         techniques.append({
             "id": attack_id, "name": names.get(attack_id, attack_id), "share": share["share"],
             "url": "https://attack.mitre.org/techniques/" + attack_id.replace(".", "/") + "/",
+            "ttc": sorted({str(graph.ttc_texts[graph.ttc[v]]) if graph.ttc[v] >= 0 else "instantaneous" for v in share["steps"]}),
             "estimate": estimate,
             "d3fend": _unique_countermeasures(countermeasures.get(attack_id, []))[:6],
         })  # fmt: skip
@@ -179,6 +197,23 @@ def _unique_countermeasures(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _kb_estimate(kb, attack_id: str) -> dict | None:
+    """The estimate of an evidence catalog loaded into the knowledge base (``kb load --evidence``) for a technique
+    the language's own catalog does not cover; None when there is none."""
+    if kb is None or not hasattr(kb, "estimates_for"):
+        return None
+    from breachpath.evidence.model import estimate_from_dict
+
+    rows = kb.estimates_for(attack_id)
+    if not rows:
+        return None
+    found = estimate_summaries([estimate_from_dict(rows[0], f"{kb.path}: estimate for {attack_id}")])
+    summary = found.get(attack_id) or next(iter(found.values()), None)
+    if summary is not None:
+        summary["catalog"] = "knowledge base"
+    return summary
+
+
 def estimate_summaries(estimates) -> dict[str, dict]:
     """ATT&CK id → what the report shows of its estimate: the MAL result, the Beta-pooled interval of its findings
     (when it has any) and its sources."""
@@ -190,6 +225,8 @@ def estimate_summaries(estimates) -> dict[str, dict]:
             continue
         pooled = beta_pooled(e.findings)
         out[e.attack_id] = {
+            "catalog": "language",
+            "step": e.step,
             "result": e.result,
             "interval": pooled["interval"] if pooled else None,
             "sources": [{"source": f.source, "url": f.url} for f in e.findings],
