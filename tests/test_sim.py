@@ -301,8 +301,11 @@ def test_whatif_ranks_the_defense_that_blocks_the_target():
     from breachpath.analysis import whatif
 
     graph = small_world()
-    result = whatif(graph, [0], [3], samples=4000, seed=3)
+    reported = []
+    result = whatif(graph, [0], [3], samples=4000, seed=3, progress=lambda done, total: reported.append((done, total)))
     assert [d["node"] for d in result["defenses"]] == [4]  # the only defense on the paths
+    assert reported[-1] == (8000, 8000)  # baseline and one defense, 4000 samples each
+    assert [d for d, _ in reported] == sorted(d for d, _ in reported)
     effect = result["defenses"][0]["targets"]["a3:s"]
     assert effect["p_after"] == 0.0
     assert effect["p_reduction"] == effect["p_before"]

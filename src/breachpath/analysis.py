@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 
@@ -178,6 +179,7 @@ def whatif(
     workers: int | None = None,
     limit: int = 20,
     bootstrap: int = 200,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Baseline, then each single defense enabled, with common random numbers (the same seed: the same TTC and
     defense draws); defenses ranked by the reduction they give in compromise probability and median TTC.
@@ -186,10 +188,23 @@ def whatif(
     cannot change a sample's result, since its path stays open. The interval for Δp is a Wilson interval on the
     share of samples that the defense saves (it can only save, never add); the one for Δmedian is a paired
     bootstrap (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13).
+
+    ``progress(done, total)`` counts samples over all runs (the total is settled once the baseline has named
+    the candidates).
     """
     from breachpath.sim import simulate, wilson
 
-    base = simulate(graph, entries, targets, samples=samples, seed=seed, workers=workers, path_targets=len(targets))
+    runs = [1 + (len(defenses) if defenses is not None else limit)]
+
+    def run_progress(index: int) -> Callable[[int, int], None] | None:
+        if progress is None:
+            return None
+        return lambda done, _total: progress(index * samples + done, runs[0] * samples)
+
+    base = simulate(
+        graph, entries, targets, samples=samples, seed=seed, workers=workers, path_targets=len(targets),
+        progress=run_progress(0),
+    )  # fmt: skip
     if defenses is None:
         on_paths: Counter[int] = Counter()
         for j in range(len(targets)):
@@ -198,14 +213,17 @@ def whatif(
                     if graph.kind[node] == 2:
                         on_paths[node] += 1
         defenses = [node for node, _ in on_paths.most_common(limit)]
+    runs[0] = 1 + len(defenses)
     rng = np.random.default_rng(0 if seed is None else seed)
     picks = rng.integers(0, samples, size=(bootstrap, samples))
     results = []
-    for node in defenses:
+    for index, node in enumerate(defenses, start=1):
         original = graph.defense_p[node]
         graph.defense_p[node] = 1.0
         try:
-            run = simulate(graph, entries, targets, samples=samples, seed=seed, workers=workers)
+            run = simulate(
+                graph, entries, targets, samples=samples, seed=seed, workers=workers, progress=run_progress(index)
+            )
         finally:
             graph.defense_p[node] = original
         per_target = {}

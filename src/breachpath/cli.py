@@ -7,6 +7,8 @@ Heavy modules (Rich rendering, the loader) are imported inside the commands that
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -109,6 +111,21 @@ def _emit(value: object, fmt: PageFormat, renderer: str) -> None:
 
 def _err(message: str) -> None:
     sys.stderr.write(message + "\n")
+
+
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr (only on a terminal; gone when done); yields ``update(done, total)``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(label, total=total)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _open(db: Path | None):
@@ -861,8 +878,6 @@ def simulate_command(
 ) -> None:
     """Monte Carlo time-to-compromise: probability and time for each target, with 95% intervals."""
     import numpy as np
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from breachpath.graph import apply_overrides, build_graph
     from breachpath.sim import simulate
@@ -886,16 +901,10 @@ def simulate_command(
     entry_nodes = [graph.find(e) for e in entries]
     target_nodes = [graph.find(t) for t in targets]
     out_nodes = target_nodes + ([n for n in range(graph.n_nodes) if n not in set(target_nodes)] if all_steps else [])
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True, disable=not console.is_terminal,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("samples", total=samples if precision is None else max_samples)
+    with _progress("simulating", samples if precision is None else max_samples) as update:
         if precision is None:
             result = simulate(
-                graph, entry_nodes, out_nodes, samples=samples, seed=seed, workers=workers,
-                progress=lambda done, total: bar.update(task, completed=done),
+                graph, entry_nodes, out_nodes, samples=samples, seed=seed, workers=workers, progress=update,
                 path_targets=len(target_nodes) if paths or navigator or attack_flow or report or save else 0,
             )  # fmt: skip
         else:
@@ -903,7 +912,7 @@ def simulate_command(
 
             result = simulate_until(
                 graph, entry_nodes, out_nodes, precision, max_samples, seed=seed, workers=workers,
-                check_columns=len(target_nodes), progress=lambda done, total: bar.update(task, completed=done),
+                check_columns=len(target_nodes), progress=update,
             )  # fmt: skip
             samples = result.samples
     if save is not None:
@@ -986,7 +995,6 @@ def demo_command(
 ) -> None:
     """The whole pipeline on an example system: probabilities, attack paths, and the defenses that matter."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from breachpath.demo import run_demo
     from breachpath.kb.store import default_db_path
@@ -1004,15 +1012,8 @@ def demo_command(
 
             load_attack(["offline"], db_path)
     kb = _open(db_path) if db_path.is_file() else None
-    with Progress(
-        TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True, disable=not console.is_terminal,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("samples", total=samples)
-        result = run_demo(
-            example, samples=samples, seed=seed, workers=workers, kb=kb,
-            progress=lambda done, total: bar.update(task, completed=done),
-        )  # fmt: skip
+    with _progress("simulating", samples) as update:
+        result = run_demo(example, samples=samples, seed=seed, workers=workers, kb=kb, progress=update)
     if fmt is ListFormat.json:
         _json(result)
         return
@@ -1102,10 +1103,11 @@ def _write_outputs(graph, spec, result, source: Path, entries: list[int], target
         from breachpath.langs import ATTACKLANG, ESTIMATES_DIR
         from breachpath.report import estimate_summaries, render_html, report_data
 
-        tried = whatif(
-            graph, entries, [int(n) for n in result.nodes[:targets]], samples=result.samples, seed=result.seed,
-            workers=workers, limit=20,
-        )  # fmt: skip
+        with _progress("what-if for the report", result.samples) as update:
+            tried = whatif(
+                graph, entries, [int(n) for n in result.nodes[:targets]], samples=result.samples, seed=result.seed,
+                workers=workers, limit=20, progress=update,
+            )  # fmt: skip
         builtin = any(Path(f).resolve() == ATTACKLANG for f in spec.files)
         estimates = estimate_summaries(load_catalog(ESTIMATES_DIR)) if builtin else {}
         summary = {
@@ -1151,11 +1153,13 @@ def whatif_command(
     graph = build_graph(_language(scenario.lang), scenario.model)
     apply_overrides(graph, scenario.defenses, scenario.ttc, catalog)
     nodes = [graph.find(d) for d in defense] if defense else None
-    result = whatif(
-        graph, [graph.find(e) for e in scenario.entry_points], [graph.find(t) for t in scenario.targets], nodes,
-        samples=samples or scenario.samples, seed=seed if seed is not None else scenario.seed, workers=workers,
-        limit=limit,
-    )  # fmt: skip
+    samples = samples or scenario.samples
+    with _progress("what-if", samples) as update:
+        result = whatif(
+            graph, [graph.find(e) for e in scenario.entry_points], [graph.find(t) for t in scenario.targets], nodes,
+            samples=samples, seed=seed if seed is not None else scenario.seed, workers=workers, limit=limit,
+            progress=update,
+        )  # fmt: skip
     if fmt is ListFormat.json:
         _json(result)
         return

@@ -125,12 +125,15 @@ def run_demo(
     targets = [graph.find(t) for t in scenario.targets]
     sim = simulate(
         graph, entries, targets, samples=samples, seed=seed, workers=workers, path_targets=len(targets),
-        progress=progress,
+        progress=None if progress is None else lambda done, total: progress(done, 2 * samples),
     )  # fmt: skip
     names = technique_names(spec, kb)
     results = {name: summarise(sim.times[:, j]) for j, name in enumerate(sim.names)}
     paths = {sim.names[j]: technique_paths(graph, sim, j, names, top_paths) for j in range(len(targets))}
-    tried = whatif(graph, entries, targets, samples=samples, seed=seed, workers=workers, limit=20)
+    tried = whatif(
+        graph, entries, targets, samples=samples, seed=seed, workers=workers, limit=20,
+        progress=None if progress is None else lambda done, total: progress(samples + done, samples + total),
+    )  # fmt: skip
     defenses = []
     for row in tried["defenses"]:
         per_target = row["targets"]
