@@ -123,6 +123,8 @@ def run_demo(
     apply_overrides(graph, scenario.defenses, scenario.ttc)
     entries = [graph.find(e) for e in scenario.entry_points]
     targets = [graph.find(t) for t in scenario.targets]
+    # One bar over the simulation and the what-if; the what-if's size is known only once it has its baseline,
+    # so until then the total counts one run of it.
     sim = simulate(
         graph, entries, targets, samples=samples, seed=seed, workers=workers, path_targets=len(targets),
         progress=None if progress is None else lambda done, total: progress(done, 2 * samples),
