@@ -307,3 +307,24 @@ def test_ttc_overrides_by_node_type_and_attack_id(tmp_path):
     assert ttc("a:c2") == ttc("b:c2") == "Bernoulli(0.0445)"
     with pytest.raises(InputError, match="matches no attack step"):
         set_ttcs(graph, {"T1566": "Exponential(1)"})
+
+
+def test_untrusted_files_over_their_size_limit_or_not_utf8_are_refused(tmp_path, monkeypatch):
+    import breachpath.evidence.model as evidence_model
+    import breachpath.model as model_module
+    from breachpath.evidence.model import read_estimate
+
+    big = tmp_path / "model.yml"
+    big.write_text("assets: {}\n" + "#" * 2048)
+    monkeypatch.setattr(model_module, "MAX_MODEL_BYTES", 2**20)
+    read_model(big)  # under the limit: read
+    monkeypatch.setattr(model_module, "MAX_MODEL_BYTES", 1024)
+    with pytest.raises(InputError, match=r"model\.yml: larger than 1 KiB"):
+        read_model(big)
+    estimate = tmp_path / "T1000.yaml"
+    estimate.write_bytes(b"name: \xff\xfe\n")
+    with pytest.raises(InputError, match=r"T1000\.yaml: cannot read"):
+        read_estimate(estimate)
+    monkeypatch.setattr(evidence_model, "MAX_YAML_BYTES", 4)
+    with pytest.raises(InputError, match=r"T1000\.yaml: larger than 4 bytes"):
+        read_estimate(estimate)

@@ -1,4 +1,5 @@
-"""Atomic file writes: a temporary file in the same directory, then a rename over the target."""
+"""Files: atomic writes (a temporary file in the same directory, then a rename over the target) and bounded reads
+of untrusted text files."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+from breachpath.errors import InputError
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
@@ -33,3 +36,21 @@ def _mode_for(path: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+def read_text(path: Path | str, limit: int, errors: str = "strict") -> str:
+    """A UTF-8 text file of at most ``limit`` bytes (a size users control: checked before reading); any failure is
+    an :class:`InputError` of one line naming the file."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > limit:
+            raise InputError(f"{path}: larger than {_size(limit)}")
+        return path.read_text(encoding="utf-8", errors=errors)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def _size(n: int) -> str:
+    if n >= 2**20:
+        return f"{n / 2**20:g} MiB"
+    return f"{n / 1024:g} KiB" if n >= 1024 else f"{n} bytes"

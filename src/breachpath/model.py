@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from breachpath.errors import InputError
-from breachpath.fileio import atomic_write_bytes
+from breachpath.fileio import atomic_write_bytes, read_text
 
 MAX_MODEL_BYTES = 256 * 2**20
 
@@ -87,12 +87,7 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def _load_document(path: Path) -> object:
-    try:
-        if path.stat().st_size > MAX_MODEL_BYTES:
-            raise InputError(f"{path}: larger than {MAX_MODEL_BYTES // 2**20} MiB")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
+    text = read_text(path, MAX_MODEL_BYTES)
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)

@@ -17,6 +17,7 @@ from pathlib import Path
 from breachpath.dist import Call, DistributionError, Named, Number, parse
 from breachpath.errors import InputError
 from breachpath.evidence.model import Estimate, Finding
+from breachpath.fileio import read_text
 from breachpath.kb.text import attack_id_from_url
 
 MAX_NOTE_BYTES = 1 << 20
@@ -217,12 +218,7 @@ def _arithmetic(body: str) -> list[Arithmetic]:
 def read_note(path: Path) -> Note:
     """Read one note; raises :class:`InputError` only when the file itself cannot be read."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_NOTE_BYTES:
-            raise InputError(f"{path}: larger than {MAX_NOTE_BYTES // 1024} KiB")
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    text = read_text(path, MAX_NOTE_BYTES, errors="replace")
     sections = _sections(text)
     name, kind = _title(text, path)
     urls = _ATTACK_URL.findall(text)

@@ -16,7 +16,7 @@ import yaml
 
 from breachpath.dist import DistributionError, parse
 from breachpath.errors import InputError
-from breachpath.fileio import atomic_write_bytes
+from breachpath.fileio import atomic_write_bytes, read_text
 
 METHODS = ("mean", "beta-pooled")
 #: Weight of a finding given only as a percentage, as a number of observations (a Beta pseudo-count).
@@ -181,12 +181,7 @@ def _whole(value: object) -> bool:
 def read_estimate(path: Path) -> Estimate:
     """Read one estimate file; YAML errors give the line and column, field errors the field."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_YAML_BYTES:
-            raise InputError(f"{path}: larger than {MAX_YAML_BYTES // 1024} KiB")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
+    text = read_text(path, MAX_YAML_BYTES)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
