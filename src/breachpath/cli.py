@@ -299,13 +299,17 @@ def kb_layer(
         _err(f"wrote a Navigator layer of {len({t['techniqueID'] for t in result['techniques']})} techniques to {out}")
 
 
-def _write_json(data: object, out: Path | None) -> None:
-    """JSON to ``out`` (atomically) or to stdout."""
+def _json_bytes(data: object) -> bytes:
     import orjson
 
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def _write_json(data: object, out: Path | None) -> None:
+    """JSON to ``out`` (atomically) or to stdout."""
     from breachpath.fileio import atomic_write_bytes
 
-    payload = orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
+    payload = _json_bytes(data)
     if out is None:
         sys.stdout.write(payload.decode())
     else:
@@ -1078,10 +1082,13 @@ def _print_demo(result: dict) -> None:
 
 def _write_outputs(graph, spec, result, source: Path, entries: list[int], targets: int, db, navigator: Path | None,
                    attack_flow: Path | None, report: Path | None, workers: int | None) -> None:  # fmt: skip
-    """The shareable outputs of a simulation: Navigator layer, Attack Flow bundle, HTML report."""
+    """The shareable outputs of a simulation: Navigator layer, Attack Flow bundle, HTML report (all or none)."""
     from breachpath.demo import technique_names
+    from breachpath.fileio import write_outputs
     from breachpath.kb.store import default_db_path
 
+    outputs: dict[Path, bytes] = {}
+    written: list[str] = []
     db_path = db or default_db_path()
     kb = _open(db_path) if db_path.is_file() else None
     name = f"breachpath: {Path(source).stem}"
@@ -1089,17 +1096,16 @@ def _write_outputs(graph, spec, result, source: Path, entries: list[int], target
     if navigator is not None:
         from breachpath.navigator import simulation_layer
 
-        _write_json(simulation_layer(graph, result, name, kb, targets=targets), navigator)
-        _err(f"wrote the Navigator layer to {navigator}")
+        outputs[navigator] = _json_bytes(simulation_layer(graph, result, name, kb, targets=targets))
+        written.append(f"the Navigator layer to {navigator}")
     if attack_flow is not None:
         from breachpath.attackflow import flow_bundle
 
-        _write_json(flow_bundle(graph, result, name, names, targets=targets), attack_flow)
-        _err(f"wrote the Attack Flow to {attack_flow}")
+        outputs[attack_flow] = _json_bytes(flow_bundle(graph, result, name, names, targets=targets))
+        written.append(f"the Attack Flow to {attack_flow}")
     if report is not None:
         from breachpath.analysis import whatif
         from breachpath.evidence.catalog import load_catalog
-        from breachpath.fileio import atomic_write_bytes
         from breachpath.langs import ATTACKLANG, ESTIMATES_DIR
         from breachpath.report import estimate_summaries, render_html, report_data
 
@@ -1121,8 +1127,12 @@ def _write_outputs(graph, spec, result, source: Path, entries: list[int], target
             graph, result, name, names, entries, targets=targets, kb=kb, whatif=tried, estimates=estimates,
             summary=summary,
         )  # fmt: skip
-        atomic_write_bytes(report, render_html(data).encode())
-        _err(f"wrote the report to {report}")
+        outputs[report] = render_html(data).encode()
+        written.append(f"the report to {report}")
+    # All of the command's outputs or none: nothing is written until every one of them is made.
+    write_outputs(outputs)
+    for what in written:
+        _err(f"wrote {what}")
 
 
 @app.command("whatif")

@@ -1,32 +1,254 @@
-"""Files: atomic writes (a temporary file in the same directory, then a rename over the target) and bounded reads
-of untrusted text files."""
+"""Files: bounded reads of untrusted input, safe YAML/JSON documents, and atomic writes that never clobber.
+
+Reads open only regular files (a FIFO or a device is refused at once, before any byte is read) and never read
+more than the limit the caller gives, whatever ``stat`` says. YAML is parsed safely with duplicate keys, unhashable
+keys, deep nesting and alias bombs ("billion laughs") refused; JSON with duplicate keys and deep nesting refused.
+Writes go to a temporary file beside the target and are renamed over it: a reader sees the old file or the whole
+new one. A symlink is written through to the regular file it names; a device, FIFO or directory is never replaced,
+and a missing parent directory is an error, not created.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import stat
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+
+import yaml
 
 from breachpath.errors import InputError
 
+#: Documents nest far less than this (a model: assets → asset → associated_assets → field → targets).
+MAX_DEPTH = 64
+#: Nodes that YAML aliases may add when expanded (a real model uses none; a merge key or two is fine).
+MAX_ALIAS_NODES = 10_000
 
-def atomic_write_bytes(path: Path | str, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+def _size(n: int) -> str:
+    if n >= 2**20:
+        return f"{n / 2**20:g} MiB"
+    return f"{n / 1024:g} KiB" if n >= 1024 else f"{n} bytes"
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def read_bytes(path: Path | str, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, read without trusting ``stat``; a FIFO, device,
+    socket or directory is refused without blocking. Failures are :class:`InputError` naming ``path``."""
+    shown = str(path)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        # mkstemp makes the file private (0600); give it the mode a plain open() would: the old file's, else the
-        # umask's, so a report written for sharing can be shared.
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        # O_NONBLOCK: opening a FIFO with no writer would otherwise block forever before we could look at it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise InputError(f"{shown}: cannot read ({_reason(exc)})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{shown}: is a directory, not a file")
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{shown}: not a regular file (a device, FIFO or socket is never read)")
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise InputError(f"{shown}: larger than {_size(limit)}")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise InputError(f"{shown}: cannot read ({_reason(exc)})") from None
+    finally:
+        os.close(fd)
+
+
+def read_text(path: Path | str, limit: int, errors: str = "strict") -> str:
+    """A UTF-8 text file of at most ``limit`` bytes (see :func:`read_bytes`), a leading byte-order mark dropped;
+    any failure is an :class:`InputError` of one line naming the file."""
+    data = read_bytes(path, limit)
+    try:
+        text = data.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read (not UTF-8 text: byte {exc.start}, {exc.reason})") from None
+    return text.removeprefix("\ufeff")
+
+
+# -- YAML and JSON ------------------------------------------------------------------------------------------
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with limits: nesting depth, alias expansion, duplicate and unhashable keys."""
+
+    def __init__(self, stream: str, origin: str):
+        super().__init__(stream)
+        self.origin = origin
+        self._depth = 0
+        self._expanded = 0
+        self._sizes: dict[int, int] = {}
+
+    def _fail(self, mark, message: str) -> InputError:
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        return InputError(f"{self.origin}: {where}{message}")
+
+    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = self.anchors.get(event.anchor)
+            if node is not None:
+                self._expanded += self._expanded_size(node)
+                if self._expanded > MAX_ALIAS_NODES:
+                    raise self._fail(
+                        event.start_mark, f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes (refused)"
+                    )
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise self._fail(self.peek_event().start_mark, f"nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _expanded_size(self, node: yaml.Node) -> int:
+        """Nodes ``node`` stands for once every alias inside it is expanded (memoised, so linear in the document)."""
+        stack = [(node, False)]
+        while stack:
+            current, children_done = stack.pop()
+            key = id(current)
+            if key in self._sizes:
+                continue
+            children = _children(current)
+            if children_done:
+                self._sizes[key] = 1 + sum(self._sizes.get(id(c), 1) for c in children)
+            else:
+                stack.append((current, True))
+                stack.extend((c, False) for c in children if id(c) not in self._sizes)
+        return self._sizes[id(node)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _construct_mapping(loader: _SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)  # merge keys (<<)
+    mapping: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise loader._fail(key_node.start_mark, "a key must be a name or number, not a list or mapping") from None
+        if key in mapping:
+            raise loader._fail(key_node.start_mark, f"duplicate key {key!r}")
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_SafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(text: str, origin: str) -> object:
+    """One YAML document, safely (no tags that run code) and within limits; errors name ``origin`` and the
+    line and column."""
+    loader = _SafeLoader(text, origin)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise InputError(f"{origin}: {where}invalid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    except RecursionError:  # deep flow collections recurse in the parser before composing
+        raise InputError(f"{origin}: nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _unique_pairs(origin: str):
+    def hook(pairs: list[tuple[str, object]]) -> dict:
+        mapping: dict = {}
+        for key, value in pairs:
+            if key in mapping:
+                raise InputError(f"{origin}: duplicate key {key!r}")
+            mapping[key] = value
+        return mapping
+
+    return hook
+
+
+def load_json(text: str, origin: str) -> object:
+    """One JSON document with duplicate keys refused and nesting bounded; errors name ``origin``, line and column."""
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_pairs(origin))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{origin}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise InputError(f"{origin}: nested more than {MAX_DEPTH} levels deep") from None
+    check_depth(data, origin)
+    return data
+
+
+def check_depth(data: object, origin: str, limit: int = MAX_DEPTH) -> None:
+    """Refuse documents nested more than ``limit`` levels (iteratively: the check itself cannot overflow)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping):
+            children = value.values()
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            raise InputError(f"{origin}: nested more than {limit} levels deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def load_document(path: Path | str, limit: int) -> object:
+    """A YAML or JSON file (by suffix; YAML otherwise) of at most ``limit`` bytes."""
+    text = read_text(path, limit)
+    if Path(path).suffix.lower() == ".json":
+        return load_json(text, str(path))
+    return load_yaml(text, str(path))
+
+
+# -- writing ------------------------------------------------------------------------------------------------
+
+
+def check_output(path: Path | str) -> Path:
+    """The file to write for the output ``path`` a user gave: ``path`` itself, or the regular file a symlink names.
+    Refuses a device, FIFO, socket or directory, and a missing parent directory, with one line naming ``path``."""
+    shown = str(path)
+    target = Path(path)
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise InputError(f"{shown}: cannot write ({_reason(exc)})") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise InputError(f"{shown}: is a directory; name a file to write")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise InputError(f"{shown}: not a regular file; refusing to replace a device, FIFO or socket")
+    parent = target.parent
+    if not parent.is_dir():
+        raise InputError(f"{shown}: directory {parent} does not exist")
+    return target
 
 
 def _mode_for(path: Path) -> int:
@@ -38,19 +260,48 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def read_text(path: Path | str, limit: int, errors: str = "strict") -> str:
-    """A UTF-8 text file of at most ``limit`` bytes (a size users control: checked before reading); any failure is
-    an :class:`InputError` of one line naming the file."""
-    path = Path(path)
+def _stage(path: Path | str, data: bytes) -> tuple[Path, str]:
+    """Write ``data`` to a temporary file beside the output's real target; returns (target, temporary)."""
+    target = check_output(path)
     try:
-        if path.stat().st_size > limit:
-            raise InputError(f"{path}: larger than {_size(limit)}")
-        return path.read_text(encoding="utf-8", errors=errors)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({_reason(exc)})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would: the old file's, else the
+        # umask's, so a report written for sharing can be shared.
+        os.chmod(tmp, _mode_for(target))
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise InputError(f"{path}: cannot write ({_reason(exc)})") from None
+        raise
+    return target, tmp
 
 
-def _size(n: int) -> str:
-    if n >= 2**20:
-        return f"{n / 2**20:g} MiB"
-    return f"{n / 1024:g} KiB" if n >= 1024 else f"{n} bytes"
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part (see
+    :func:`check_output` for what is refused)."""
+    write_outputs({path: data})
+
+
+def write_outputs(outputs: Mapping[Path | str, bytes]) -> None:
+    """Write several outputs all or none: every target is checked and staged first, then all are renamed into
+    place; if staging any fails, nothing is written."""
+    staged: list[tuple[Path | str, Path, str]] = []
+    try:
+        for path, data in outputs.items():
+            target, tmp = _stage(path, data)
+            staged.append((path, target, tmp))
+        for path, target, tmp in staged:
+            try:
+                os.replace(tmp, target)
+            except OSError as exc:
+                raise InputError(f"{path}: cannot write ({_reason(exc)})") from None
+    finally:
+        for _, _, tmp in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from breachpath.errors import InputError
-from breachpath.fileio import atomic_write_bytes, read_text
+from breachpath.fileio import atomic_write_bytes, load_document
 
 MAX_MODEL_BYTES = 256 * 2**20
 
@@ -68,42 +68,9 @@ class Model:
         }
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses duplicate keys (a duplicated asset id would silently drop an asset)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    mapping = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in mapping:
-            mark = key_node.start_mark
-            raise InputError(f"{loader.name}: line {mark.line + 1}, column {mark.column + 1}: duplicate key {key!r}")
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-    return mapping
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _load_document(path: Path) -> object:
-    text = read_text(path, MAX_MODEL_BYTES)
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
-    try:
-        loader = _UniqueKeyLoader(text)
-        loader.name = str(path)
-        try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise InputError(f"{path}: {where}invalid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    """A model or scenario document: YAML or JSON by suffix, bounded, safe (see :mod:`breachpath.fileio`)."""
+    return load_document(path, MAX_MODEL_BYTES)
 
 
 def model_from_dict(data: object, origin: str) -> Model:

@@ -39,6 +39,23 @@ class Scenario:
     origin: str = "<scenario>"
 
 
+#: What a scenario's ``model:`` and ``lang:`` may name: a scenario is untrusted, so it must not make us read
+#: (and quote back in an error) a file that is neither, such as /etc/passwd or a device.
+MODEL_SUFFIXES = (".yml", ".yaml", ".json")
+LANG_SUFFIXES = (".mal", ".json", ".mar")
+
+
+def _referenced(scenario: Path, key: str, value: str, suffixes: tuple[str, ...]) -> Path:
+    """The file a scenario's ``key: value`` names, relative to the scenario; only files with the expected
+    suffixes (the reading itself refuses devices, FIFOs and oversized files)."""
+    target = scenario.parent / value
+    if target.suffix.lower() not in suffixes:
+        kinds = ", ".join(suffixes)
+        hint = " or a built-in language (attacklang)" if key == "lang" else ""
+        raise InputError(f"{scenario}: {key}: {value!r} is not a {key} file ({kinds}{hint})")
+    return target
+
+
 def _steps(value: object, where: str) -> list[str]:
     if value is None:
         return []
@@ -61,7 +78,7 @@ def read_scenario(path: Path | str) -> Scenario:
         raise InputError(f"{path}: names no language (lang: FILE.mal)")
     model_ref = data.get("model", data.get("model_file"))
     if isinstance(model_ref, str):
-        model = read_model(base / model_ref)
+        model = read_model(_referenced(path, "model", model_ref, MODEL_SUFFIXES))
     elif isinstance(model_ref, dict):
         model = model_from_dict(model_ref, f"{path}: model")
     else:
@@ -98,9 +115,9 @@ def read_scenario(path: Path | str) -> Scenario:
     seed = data.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise InputError(f"{path}: seed must be a whole number")
-    lang_path = (base / lang).resolve()
-    if not lang_path.exists() and builtin_language(lang):
-        lang_path = builtin_language(lang)
+    lang_path = builtin_language(lang) if builtin_language(lang) and not (base / lang).exists() else None
+    if lang_path is None:
+        lang_path = _referenced(path, "lang", lang, LANG_SUFFIXES).resolve()
     return Scenario(
         lang=lang_path,
         model=model,

@@ -53,6 +53,7 @@ def find_estimate(estimates: list[Estimate], key: str) -> Estimate:
 def save_catalog(estimates: list[Estimate], directory: Path) -> list[Path]:
     """Write each estimate to its own file in ``directory``; estimates sharing a key get numbered files."""
     directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)  # the catalog is a directory of files; `import` makes it
     written, used = [], set()
     for estimate in estimates:
         name = file_name(estimate)

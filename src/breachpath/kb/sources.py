@@ -188,6 +188,7 @@ def _fetch_url(url: str, progress: ProgressFn, notify: NotifyFn) -> Fetched:
             notify(f"{url}: unreachable ({reason}); using the cached copy from {cached}")
             return Fetched(_read_limited(cached), f"{url} (cached)", hint)
         raise InputError(f"{url}: unreachable ({reason}) and no cached copy") from None
+    cached.parent.mkdir(parents=True, exist_ok=True)  # our own cache directory, not a path a user named
     atomic_write_bytes(cached, data)
     return Fetched(data, url, hint)
 
