@@ -195,3 +195,18 @@ def test_untrusted_input_is_bounded():
         parse("(" * 500 + "1" + ")" * 500)
     with pytest.raises(DistributionError, match="longer than"):
         parse("1 + " * 5000 + "1")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1" + " ^ 1" * 1000,
+        " + ".join(["1"] * 1000),
+        " * ".join(["Exponential(1)"] * 500),
+        "(" * 1000 + "1" + ")" * 1000,
+    ],
+)
+def test_long_chains_are_refused_not_a_recursion_error(text):
+    """Sampling and printing walk the tree recursively: a chain of a thousand operators is a clean error."""
+    with pytest.raises(DistributionError, match="nested deeper than"):
+        parse(text)

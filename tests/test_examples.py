@@ -65,7 +65,7 @@ def test_the_web_service_example_runs_c2_through_the_compromised_service(spec):
 def web_service_share(graph, sim) -> float:
     """The share of samples whose path to the first target runs C2 through the web service."""
     node = graph.find("ws-dave:webServiceC2"), graph.find("ws-erin:webServiceC2"), graph.find("build01:webServiceC2")
-    used = [bool(set(node) & set(sim.paths[s, 0, : sim.path_len[s, 0]].tolist())) for s in range(sim.samples)]
+    used = [bool(set(node) & set(sim.path(s, 0).tolist())) for s in range(sim.samples)]
     return float(np.mean(used))
 
 

@@ -176,10 +176,8 @@ def test_errors_name_the_given_path_not_a_temporary_file(tmp_path):
     readonly.mkdir()
     readonly.chmod(0o500)
     try:
-        if os.access(readonly, os.W_OK):  # root writes anywhere: use a directory no one can create files in
-            target = "/proc/version.json"
-        else:
-            target = str(readonly / "out.json")
+        # root writes anywhere: then use a directory no one can create files in
+        target = "/proc/version.json" if os.access(readonly, os.W_OK) else str(readonly / "out.json")
         with pytest.raises(InputError) as caught:
             atomic_write_bytes(target, b"{}")
         message = str(caught.value)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from breachpath.errors import InputError
 from breachpath.graph import KINDS, AttackGraph
 from breachpath.sim import Simulation
 
@@ -35,9 +36,8 @@ def _step_view(graph: AttackGraph, node: int) -> dict:
 
 
 def _path(sim: Simulation, sample: int, target: int) -> tuple[int, ...]:
-    length = int(min(sim.path_len[sample, target], sim.paths.shape[2]))
     # Backtracking lists the target first: reversed, the path reads from the entry to the target.
-    return tuple(int(v) for v in sim.paths[sample, target, :length][::-1])
+    return tuple(sim.path(sample, target)[::-1].tolist())
 
 
 def in_causal_order(graph: AttackGraph, path: tuple[int, ...]) -> list[int]:
@@ -101,7 +101,7 @@ def technique_joins(graph: AttackGraph, order: list[int]) -> tuple[dict[int, set
 def attack_paths(graph: AttackGraph, sim: Simulation, target: int = 0, top: int = 5) -> dict:
     """Distinct attack paths to ``target`` (an index into the simulated targets) with their frequencies, the most
     frequent ones, and the path of the sample with the median compromise time."""
-    if sim.paths is None or target >= sim.paths.shape[1]:
+    if target >= sim.path_targets:
         raise ValueError("run simulate(..., path_targets=k) to record paths")
     times = sim.times[:, target]
     successful = np.flatnonzero(np.isfinite(times))
@@ -131,7 +131,7 @@ def attack_paths(graph: AttackGraph, sim: Simulation, target: int = 0, top: int 
         }
     else:
         result["median_time_path"] = None
-    truncated = int(np.count_nonzero(sim.path_len[:, target] > sim.paths.shape[2]))
+    truncated = sim.truncated_paths(target)
     if truncated:
         result["truncated_paths"] = truncated
     return result
@@ -169,6 +169,33 @@ def _median(times: np.ndarray) -> float | None:
     return float(np.median(finite)) if finite.size else None
 
 
+#: How :func:`whatif` ranks defenses; shown as is by the CLI table, the demo and the HTML report.
+WHATIF_RANKING = "mean ΔP over the targets, then mean increase of the median TTC"
+
+
+class _BootstrapPicks:
+    """The paired bootstrap's resamples (rows of sample indices), the same for every defense and target.
+
+    Held as one matrix while it fits in :attr:`MAX_BYTES`; past that (10⁸ samples would need 160 GB), each pass
+    draws the rows again, one at a time, from the same seed: numpy's generator gives the same numbers either way."""
+
+    MAX_BYTES = 2**28
+
+    def __init__(self, seed: int, rows: int, samples: int):
+        self.seed, self.rows, self.samples = seed, rows, samples
+        self.matrix = None
+        if rows * samples * 8 <= self.MAX_BYTES:
+            self.matrix = np.random.default_rng(seed).integers(0, samples, size=(rows, samples))
+
+    def __iter__(self):
+        if self.matrix is not None:
+            yield from self.matrix
+            return
+        rng = np.random.default_rng(self.seed)
+        for _ in range(self.rows):
+            yield rng.integers(0, self.samples, size=self.samples)
+
+
 def whatif(
     graph: AttackGraph,
     entries: list[int],
@@ -191,9 +218,26 @@ def whatif(
 
     ``progress(done, total)`` counts samples over all runs (the total is settled once the baseline has named
     the candidates).
+
+    Ranking (:data:`WHATIF_RANKING`, the same in the CLI table and the HTML report): mean ΔP over the targets,
+    then the mean increase of the median TTC over the targets where both medians exist, then the name. Named
+    defenses must be defense steps; one already on (p = 1) is tried but reported under ``warnings``.
     """
+    from breachpath.graph import not_a_defense
+    from breachpath.scenario import check_samples, check_seed, check_workers
     from breachpath.sim import simulate, wilson
 
+    check_samples(samples)
+    check_seed(seed)
+    check_workers(workers, "workers")
+    if defenses is None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InputError(f"limit must be at least 1 (defenses to try), not {limit!r}")
+    warnings = []
+    for node in defenses or []:
+        if graph.kind[node] != 2:
+            raise InputError(not_a_defense(graph, node, graph.name(node)))
+        if graph.defense_p[node] >= 1:
+            warnings.append(f"{graph.name(node)} is already on (p = 1 in the scenario): enabling it changes nothing")
     runs = [1 + (len(defenses) if defenses is not None else limit)]
 
     def run_progress(index: int) -> Callable[[int, int], None] | None:
@@ -214,8 +258,7 @@ def whatif(
                         on_paths[node] += 1
         defenses = [node for node, _ in on_paths.most_common(limit)]
     runs[0] = 1 + len(defenses)
-    rng = np.random.default_rng(0 if seed is None else seed)
-    picks = rng.integers(0, samples, size=(bootstrap, samples))
+    picks = _BootstrapPicks(0 if seed is None else seed, bootstrap, samples)
     results = []
     for index, node in enumerate(defenses, start=1):
         original = graph.defense_p[node]
@@ -253,16 +296,16 @@ def whatif(
                 "median_increase_ci": interval,
             }
         results.append({**_step_view(graph, node), "defense_p": float(original), "targets": per_target})
-    results.sort(
-        key=lambda r: (
-            -max(t["p_reduction"] for t in r["targets"].values()),
-            -max((t["median_increase"] or 0.0) for t in r["targets"].values()),
-            r["name"],
-        )
-    )
+    for row in results:
+        row["mean_p_reduction"] = float(np.mean([t["p_reduction"] for t in row["targets"].values()]))
+        increases = [t["median_increase"] for t in row["targets"].values() if t["median_increase"] is not None]
+        row["mean_median_increase"] = float(np.mean(increases)) if increases else None
+    results.sort(key=lambda r: (-r["mean_p_reduction"], -(r["mean_median_increase"] or 0.0), r["name"]))
     return {
         "samples": samples,
         "seed": seed,
         "baseline": {n: float(np.isfinite(base.times[:, j]).mean()) for j, n in enumerate(base.names)},
+        "ranking": WHATIF_RANKING,
         "defenses": results,
+        "warnings": warnings,
     }

@@ -174,10 +174,10 @@ def flow_bundle(
     created: str = _EPOCH,
 ) -> dict:
     """An Attack Flow 2.0 bundle of each target's most frequent attack path (needs ``path_targets``)."""
-    if sim.paths is None:
+    if not sim.path_targets:
         raise ValueError("run simulate(..., path_targets=k) to record paths")
     names = technique_names or {}
-    targets = sim.paths.shape[1] if targets is None else targets
+    targets = sim.path_targets if targets is None else targets
     objects: dict[str, dict] = {}
     start_refs: list[str] = []
     target_numbers = {}

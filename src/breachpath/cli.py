@@ -261,7 +261,8 @@ def kb_search(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(hits)} results for {text!r}")
+    asked = text if len(text) <= 80 else text[:79] + "…"  # a pasted page of text is no title
+    table = Table(title=f"{len(hits)} results for {asked!r}")
     for column in ("id", "type", "name", "about"):
         table.add_column(column, overflow="fold")
     for h in hits:
@@ -290,6 +291,7 @@ def kb_layer(
     db: DbOption = None,
 ) -> None:
     """An ATT&CK Navigator layer (format 4.5) of a group's techniques, with how it uses each."""
+    _check_outputs(out)
     from breachpath.navigator import group_layer
 
     with _open(db) as kb:
@@ -303,6 +305,15 @@ def _json_bytes(data: object) -> bytes:
     import orjson
 
     return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def _check_outputs(*paths: Path | None) -> None:
+    """Refuse unwritable outputs (a device, a directory, a missing parent) before any work is done."""
+    from breachpath.fileio import check_output
+
+    for path in paths:
+        if path is not None:
+            check_output(path)
 
 
 def _write_json(data: object, out: Path | None) -> None:
@@ -325,6 +336,7 @@ def kb_export(
     db: DbOption = None,
 ) -> None:
     """Write every object of a type with the fields of `kb show`."""
+    _check_outputs(out)
     from rich.console import Console
     from rich.progress import track
 
@@ -438,7 +450,8 @@ def evidence_import(
 
     imported, unparsed = import_directory(directory)
     target = catalog or default_catalog_dir()
-    save_catalog([estimate for _, estimate in imported], target)
+    # The default catalog's location may not exist yet; a --catalog the user typed must have its parent.
+    save_catalog([estimate for _, estimate in imported], target, create_parents=catalog is None)
     result = {
         "imported": [
             {"note": note.file, "attack_id": e.attack_id, "result": e.result, "findings": len(e.findings)}
@@ -464,17 +477,16 @@ def evidence_check(
     only_problems: Annotated[bool, typer.Option("--problems", help="Only notes with problems.")] = False,
 ) -> None:
     """Re-do each note's arithmetic and check that its result follows (units included)."""
-    from breachpath.evidence.enterpriselang import check_note, read_note
+    from breachpath.evidence.enterpriselang import check_directory
 
-    if not directory.is_dir():
-        raise InputError(f"{directory}: not a directory of notes")
-    rows = [check_note(read_note(path)) for path in sorted(directory.glob("*.md"))]
+    rows = check_directory(directory)
     if only_problems:
         rows = [r for r in rows if r["problems"]]
     if fmt is ListFormat.json:
         _json(rows)
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     counts = {v: sum(1 for r in rows if r["consistent"] is v) for v in (True, False, None)}
@@ -483,7 +495,9 @@ def evidence_check(
         table.add_column(column, overflow="fold")
     for r in rows:
         mark = {True: "yes", False: "NO", None: "—"}[r["consistent"]]
-        table.add_row(r["note"], r["stated"] or "—", r["recomputed"] or "—", mark, "\n".join(r["problems"]))
+        # Note names and problems quote the notes: "[Mitigation] x.md" is text, not Rich markup.
+        cells = (r["note"], r["stated"] or "—", r["recomputed"] or "—", mark, "\n".join(r["problems"]))
+        table.add_row(*(escape(c) for c in cells))
     Console().print(table)
 
 
@@ -542,6 +556,7 @@ def evidence_list(
         _json(rows)
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} estimates")
@@ -555,9 +570,9 @@ def evidence_list(
             else f"{pooled['mean']:.3f} [{pooled['interval'][0]:.3f}, {pooled['interval'][1]:.3f}]"
         )
         table.add_row(
-            r["id"] or "—",
-            r["name"],
-            r["result"],
+            escape(r["id"] or "—"),  # names come from estimate files: text, not Rich markup
+            escape(r["name"]),
+            escape(r["result"]),
             str(r["findings"]),
             interval,
             str(r["problems"]) if r["problems"] else "",
@@ -565,24 +580,39 @@ def evidence_list(
     Console().print(table)
 
 
-def _language(path: Path, ttc_from_comments: bool = False):
+def _language(path: Path, ttc_from_comments: bool = False, allow_outside_includes: bool = False):
     """A compiled language from a .mal file, a langspec.json / .mar archive, or a built-in's name (attacklang)."""
     from breachpath.lang import compile_file, read_langspec
-    from breachpath.langs import builtin_language
+    from breachpath.langs import BUILTIN, builtin_language
 
     if not path.exists() and builtin_language(str(path)):
         path = builtin_language(str(path))
+    if not path.exists():
+        kinds = f"a .mal file, langspec.json, .mar, or a built-in: {', '.join(BUILTIN)}"
+        raise InputError(f"{path}: no such language file ({kinds})")
     if path.suffix.lower() in (".json", ".mar"):
         return read_langspec(path)
-    return compile_file(path, ttc_from_comments=ttc_from_comments)
+    return compile_file(path, ttc_from_comments=ttc_from_comments, allow_outside_includes=allow_outside_includes)
 
 
 @lang_app.command("compile")
 def lang_compile(
-    path: Annotated[Path, typer.Argument(metavar="FILE", help="A .mal entry file (or a langspec.json / .mar).")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", help="A .mal entry file (or a langspec.json / .mar, or a built-in: attacklang)."
+        ),
+    ],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the langspec.json here.")] = None,
     ttc_from_comments: Annotated[
         bool, typer.Option("--ttc-from-comments", help="Read TTCs kept in comments (enterpriseLang's //(p)*Dist).")
+    ] = False,
+    allow_outside_includes: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside-includes",
+            help="Let include follow paths outside the entry file's directory (absolute paths, ../).",
+        ),
     ] = False,
     fmt: Annotated[
         ListFormat, typer.Option("--format", help="table (a summary) or json (the langspec)")
@@ -591,9 +621,11 @@ def lang_compile(
     """Compile a MAL language: a summary, and the langspec.json that .mar archives carry."""
     import orjson
 
-    from breachpath.fileio import atomic_write_bytes
+    from breachpath.fileio import atomic_write_bytes, check_output
 
-    spec = _language(path, ttc_from_comments)
+    if out is not None:
+        check_output(out)  # a bad --out fails before the work, not after
+    spec = _language(path, ttc_from_comments, allow_outside_includes)
     langspec = spec.to_langspec()
     if out is not None:
         atomic_write_bytes(out, orjson.dumps(langspec, option=orjson.OPT_INDENT_2) + b"\n")
@@ -623,41 +655,84 @@ def lang_compile(
 
 @lang_app.command("show")
 def lang_show(
-    target: Annotated[str, typer.Argument(metavar="ASSET[.step]", help="An asset, or one of its attack steps.")],
-    lang: Annotated[Path, typer.Option("--lang", "-l", help="The language: a .mal file, langspec.json or .mar.")],
+    lang: Annotated[
+        Path,
+        typer.Option("--lang", "-l", help="The language: a .mal file, langspec.json, .mar, or a built-in: attacklang."),
+    ],
+    target: Annotated[
+        str | None,
+        typer.Argument(metavar="[ASSET[.step]]", help="An asset, or one of its attack steps; none: list the assets."),
+    ] = None,
     fmt: Annotated[PageFormat, typer.Option("--format", help="md or json")] = PageFormat.md,
 ) -> None:
-    """An asset or attack step with inherited parts resolved."""
-    from breachpath.lang.show import asset_page, render_lang_page, step_page
+    """The assets of a language, or an asset or attack step with inherited parts resolved."""
+    from breachpath.lang.show import asset_page, assets_page, render_lang_page, step_page
 
     spec = _language(lang)
-    asset_name, _, step_name = target.partition(".")
-    page = step_page(spec, asset_name, step_name) if step_name else asset_page(spec, asset_name)
+    if target is None:
+        page = assets_page(spec)
+    else:
+        asset_name, _, step_name = target.partition(".")
+        page = step_page(spec, asset_name, step_name) if step_name else asset_page(spec, asset_name)
     if fmt is PageFormat.json:
         _json(page)
     else:
         _markdown(render_lang_page(page))
 
 
-LangOption = Annotated[Path, typer.Option("--lang", "-l", help="The language: a .mal file, langspec.json or .mar.")]
+LangOption = Annotated[
+    Path,
+    typer.Option("--lang", "-l", help="The language: a .mal file, langspec.json, .mar, or a built-in: attacklang."),
+]
 
 
 @model_app.command("validate")
 def model_validate(
-    model: Annotated[Path, typer.Argument(help="A model file (YAML or JSON, mal-toolbox layout).")],
-    lang: LangOption,
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL|SCENARIO", help="A model file (YAML or JSON), or a scenario naming one.")
+    ],
+    lang: Annotated[
+        Path | None,
+        typer.Option(
+            "--lang",
+            "-l",
+            help="The language: a .mal file, langspec.json, .mar or a built-in (attacklang); a scenario names its own.",
+        ),
+    ] = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
-    """Check a model against its language: one line per problem, exit 2 when there is any."""
-    from breachpath.model import complete_links, read_model, validate
+    """Check a model (or a scenario: its model, entry points, targets, defenses and TTCs) against its language: one
+    line per problem, exit 2 when there is any."""
+    from breachpath.model import complete_links, validate
 
-    spec = _language(lang)
-    loaded = read_model(model)
+    spec, loaded, scenario = _load_source(model, lang)
     complete_links(loaded, spec)
     problems = validate(loaded, spec)
+    warnings: list[str] = []
+    if scenario is not None and not problems:
+        # The names a scenario uses, as simulate would resolve them (each kind stops at its first unknown name).
+        from breachpath.graph import apply_overrides, build_graph, unreachable_warnings
+        from breachpath.scenario import find_steps
+
+        graph = build_graph(spec, loaded)
+        found: dict[str, list[int]] = {}
+        for key, check in (
+            ("entry_points", lambda: find_steps(graph, scenario.entry_points, "entry_points")),
+            ("targets", lambda: find_steps(graph, scenario.targets, "targets")),
+            ("overrides", lambda: apply_overrides(graph, scenario.defenses, scenario.ttc, origin=str(model))),
+        ):
+            try:
+                found[key] = check()
+            except InputError as exc:
+                problems.append(str(exc))
+        warnings += found.get("overrides", [])
+        if len(found) == 3 and found["entry_points"]:
+            warnings += unreachable_warnings(graph, found["entry_points"], found["targets"])
     if fmt is ListFormat.json:
-        _json({"model": str(model), "assets": len(loaded.assets), "problems": problems})
+        _json({"model": str(model), "assets": len(loaded.assets), "problems": problems, "warnings": warnings})
     else:
+        for warning in warnings:
+            _err(f"warning: {warning}")
         for problem in problems:
             print(f"{model}: {problem}")
         if not problems:
@@ -675,6 +750,7 @@ def model_export(
     ] = None,
 ) -> None:
     """Write a model back in the mal-toolbox layout."""
+    _check_outputs(out)
     from breachpath.model import complete_links, read_model, write_model
     from breachpath.scenario import looks_like_scenario, read_scenario
 
@@ -690,7 +766,14 @@ def model_export(
 
 
 SourceArgument = Annotated[Path, typer.Argument(metavar="SCENARIO|MODEL", help="A scenario, or a model with --lang.")]
-SourceLangOption = Annotated[Path | None, typer.Option("--lang", "-l", help="The language (when SOURCE is a model).")]
+SourceLangOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--lang",
+        "-l",
+        help="The language (when SOURCE is a model): a .mal file, langspec.json, .mar, or a built-in: attacklang.",
+    ),
+]
 EntryOption = Annotated[list[str] | None, typer.Option("--entry", "-e", help="An entry point asset:step (repeatable).")]
 
 
@@ -707,6 +790,20 @@ def _load_source(source: Path, lang: Path | None):
     return _language(lang), read_model(source), None
 
 
+def _checked_source(source: Path, lang: Path | None):
+    """:func:`_load_source`, then the model checked as ``model validate`` checks it (problems: exit 2)."""
+    from breachpath.model import check_model
+
+    spec, model, scenario = _load_source(source, lang)
+    check_model(model, spec, str(source))
+    return spec, model, scenario
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        _err(f"warning: {warning}")
+
+
 @graph_app.command("build")
 def graph_build(
     source: SourceArgument,
@@ -721,32 +818,36 @@ def graph_build(
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
     """Compile a model and its language into an attack graph."""
+    _check_outputs(out)
     import time
 
     from breachpath.graph import apply_overrides, build_graph, prune
+    from breachpath.scenario import find_steps
 
     started = time.perf_counter()
-    entries = list(entry or [])
     defenses: dict[str, float] = {}
     ttc_overrides: dict[str, str] = {}
-    spec, model, scenario = _load_source(source, lang)
+    spec, model, scenario = _checked_source(source, lang)
     if scenario is not None:
-        entries += scenario.entry_points
         defenses, ttc_overrides = scenario.defenses, scenario.ttc
     graph = build_graph(spec, model)
-    apply_overrides(graph, defenses, ttc_overrides, catalog)
+    warnings = apply_overrides(graph, defenses, ttc_overrides, catalog, origin=str(source))
+    entries = find_steps(graph, list(entry or []), "--entry")
+    if scenario is not None:
+        entries += find_steps(graph, scenario.entry_points, f"{source}: entry_points")
     if prune_graph:
         if not entries:
             raise InputError("--prune needs entry points (--entry asset:step, or a scenario's entry_points)")
-        graph = prune(graph, [graph.find(e) for e in entries])
+        graph = prune(graph, entries)
     graph.info["total_seconds"] = round(time.perf_counter() - started, 4)  # reading and compiling included
     if out is not None:
         graph.save(out)
     summary = {**graph.stats(), "total_seconds": graph.info["total_seconds"]}
     if out is not None:
         summary["path"] = str(out)
+    _warn(warnings)
     if fmt is ListFormat.json:
-        _json(summary)
+        _json({**summary, "warnings": warnings})
         return
     lines = [f"{summary['nodes']} nodes, {summary['edges']} edges over {summary['assets']} assets"]
     if stats:
@@ -767,6 +868,7 @@ def graph_export(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here (atomically) instead of stdout.")] = None,
 ) -> None:
     """Write a saved graph as {"nodes": [{id, name, kind}], "edges": [[parent, child], ...]}."""
+    _check_outputs(out)
     import orjson
 
     from breachpath.fileio import atomic_write_bytes
@@ -801,12 +903,16 @@ app.add_typer(results_app, name="results")
 
 
 def _parse_horizons(text: str | None) -> list[float]:
+    """``--horizon 1,7,30``: days, each finite and more than 0."""
+    from breachpath.scenario import check_horizons
+
     if not text:
         return []
     try:
-        return [float(h) for h in text.split(",") if h.strip()]
+        horizons = [float(h) for h in text.split(",") if h.strip()]
     except ValueError:
         raise InputError(f"--horizon {text!r}: expected days such as 1,7,30") from None
+    return check_horizons(horizons, f"--horizon {text}")
 
 
 def _results_json(names: list[str], times, targets: int, samples: int, seed, horizons: list[float]) -> dict:
@@ -824,17 +930,25 @@ def _print_results(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{result['samples']} samples, seed {result['seed']}")
-    for column in ("target", "P(compromise)", "95% CI", "TTC p5", "p50", "p95", "mean (days)"):
+    rows = {**result["targets"], **result.get("steps", {})}
+    # The horizons asked for (--horizon), as summarise keyed them ("7", "0.5").
+    horizons = list(next(iter(rows.values()))["within"]) if rows else []
+    table = Table(
+        title=f"{result['samples']} samples, seed {result['seed']}",
+        caption="TTC quantiles and mean (days) are among the samples that compromised the step.",
+    )
+    columns = ("target", "P(compromise)", "95% CI", *(f"P within {h} d" for h in horizons), "TTC p5", "p50", "p95")
+    for column in (*columns, "mean (days)"):
         table.add_column(column, overflow="fold")
 
     def fmt(value) -> str:
         return "—" if value is None else f"{value:.3g}"
 
-    for name, r in {**result["targets"], **result.get("steps", {})}.items():
+    for name, r in rows.items():
         ttc = r["ttc"]
         table.add_row(
             name, f"{r['p']:.3f}", f"[{r['p_ci'][0]:.3f}, {r['p_ci'][1]:.3f}]",
+            *(f"{r['within'][h]:.3f}" for h in horizons),
             fmt(ttc["p5"]), fmt(ttc["p50"]), fmt(ttc["p95"]), fmt(ttc["mean"]),
         )  # fmt: skip
     Console().print(table)
@@ -881,29 +995,50 @@ def simulate_command(
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
     """Monte Carlo time-to-compromise: probability and time for each target, with 95% intervals."""
-    import numpy as np
-
-    from breachpath.graph import apply_overrides, build_graph
+    from breachpath.graph import apply_overrides, build_graph, unreachable_warnings
+    from breachpath.scenario import check_precision, check_samples, check_seed, check_workers, find_steps
     from breachpath.sim import simulate
 
+    # The options first: a bad value is one line before any file is read or graph built.
+    if samples is not None:
+        check_samples(samples, "--samples")
+    check_seed(seed, "--seed")
+    check_workers(workers)
+    horizons = _parse_horizons(horizon)
+    if precision is not None:
+        check_precision(precision)
+        check_samples(max_samples, "--max-samples")
+        if paths or navigator or attack_flow or report:
+            raise InputError(
+                "--paths, --navigator, --attack-flow and --report need a fixed number of samples (not --precision)"
+            )
+    _check_outputs(save, navigator, attack_flow, report)
     entries, targets = list(entry or []), list(target or [])
+    entry_where, target_where = "--entry", "--target"
     defenses: dict[str, float] = {}
     ttc_overrides: dict[str, str] = {}
-    spec, model, scenario = _load_source(source, lang)
+    spec, model, scenario = _checked_source(source, lang)
     if scenario is not None:
-        entries = entries or scenario.entry_points
-        targets = targets or scenario.targets
+        if not entries:
+            entries, entry_where = scenario.entry_points, f"{source}: entry_points"
+        if not targets:
+            targets, target_where = scenario.targets, f"{source}: targets"
         defenses, ttc_overrides = scenario.defenses, scenario.ttc
         samples = samples or scenario.samples
         seed = seed if seed is not None else scenario.seed
-    if not targets:
-        raise InputError("no targets: give --target asset:step (or targets in the scenario)")
+    if not targets and not all_steps:
+        raise InputError("no targets: give --target asset:step (or targets in the scenario), or --all-steps")
+    if not targets and (save or paths or navigator or attack_flow or report):
+        raise InputError("--save, --paths, --navigator, --attack-flow and --report need targets (--target asset:step)")
     samples = samples or 1000
-    horizons = _parse_horizons(horizon)
     graph = build_graph(spec, model)
-    apply_overrides(graph, defenses, ttc_overrides, catalog)
-    entry_nodes = [graph.find(e) for e in entries]
-    target_nodes = [graph.find(t) for t in targets]
+    warnings = apply_overrides(graph, defenses, ttc_overrides, catalog, origin=str(source) if scenario else None)
+    entry_nodes = find_steps(graph, entries, entry_where)
+    target_nodes = find_steps(graph, targets, target_where)
+    if not entry_nodes:
+        raise InputError("no entry points: give --entry asset:step (or entry_points in the scenario)")
+    warnings += unreachable_warnings(graph, entry_nodes, target_nodes)
+    _warn(warnings)
     out_nodes = target_nodes + ([n for n in range(graph.n_nodes) if n not in set(target_nodes)] if all_steps else [])
     with _progress("simulating", samples if precision is None else max_samples) as update:
         if precision is None:
@@ -919,32 +1054,21 @@ def simulate_command(
                 check_columns=len(target_nodes), progress=update,
             )  # fmt: skip
             samples = result.samples
+    saved: dict[Path, bytes] = {}
     if save is not None:
-        import io
+        from breachpath.results import results_bytes
 
-        from breachpath.fileio import atomic_write_bytes
-
-        buffer = io.BytesIO()
-        extra = {}
-        if result.paths is not None:
-            extra = {"paths": result.paths, "path_len": result.path_len}
-        if scenario is not None:
-            # What `breachpath report` needs to rebuild the graph the paths refer to.
-            extra["scenario"] = np.array(str(Path(source).resolve()), dtype=np.str_)
-            extra["node_count"] = np.array(graph.n_nodes)
-        np.savez(
-            buffer, times=result.times, names=np.array(result.names, dtype=np.str_), targets=np.array(len(target_nodes)),
-            seed=np.array(-1 if seed is None else seed), format=np.array("breachpath-results/1"), **extra,
-        )  # fmt: skip
-        atomic_write_bytes(save, buffer.getvalue())
+        # The scenario (stored relative to the results file) is what `breachpath report` rebuilds the graph from.
+        scenario_path = source if scenario is not None else None
+        saved[save] = results_bytes(result, len(target_nodes), graph.n_nodes, save, scenario_path)
     summary = _results_json(result.names, result.times, len(target_nodes), samples, seed, horizons)
-    if navigator is not None or attack_flow is not None or report is not None:
-        if result.paths is None:
-            raise InputError("--navigator, --attack-flow and --report need a fixed number of samples (not --precision)")
-        _write_outputs(
-            graph, spec, result, source, entry_nodes, len(target_nodes), db, navigator, attack_flow, report, workers
-        )
-    if paths and result.paths is not None:
+    _write_outputs(
+        graph, spec, result, source, entry_nodes, len(target_nodes), db, navigator, attack_flow, report, workers,
+        also=saved,
+    )  # fmt: skip
+    if save is not None:
+        _err(f"saved the results to {save}")
+    if paths and result.path_targets:
         from breachpath.analysis import attack_paths, chokepoints
 
         summary["paths"] = {result.names[j]: attack_paths(graph, result, j) for j in range(len(target_nodes))}
@@ -953,6 +1077,7 @@ def simulate_command(
         }
     elif paths:
         raise InputError("--paths needs a fixed number of samples (not --precision)")
+    summary["warnings"] = warnings
     if fmt is ListFormat.json:
         _json(summary)
         return
@@ -1000,9 +1125,15 @@ def demo_command(
     """The whole pipeline on an example system: probabilities, attack paths, and the defenses that matter."""
     from rich.console import Console
 
-    from breachpath.demo import run_demo
+    from breachpath.demo import example_path, run_demo
     from breachpath.kb.store import default_db_path
+    from breachpath.scenario import check_samples, check_seed, check_workers
 
+    # The options and the example first: a bad value is one line before a knowledge base is offered or built.
+    check_samples(samples, "--samples")
+    check_seed(seed, "--seed")
+    check_workers(workers)
+    example_path(example)
     console = Console(stderr=True)
     db_path = db or default_db_path()
     if not db_path.is_file():
@@ -1018,6 +1149,7 @@ def demo_command(
     kb = _open(db_path) if db_path.is_file() else None
     with _progress("simulating", samples) as update:
         result = run_demo(example, samples=samples, seed=seed, workers=workers, kb=kb, progress=update)
+    _warn(result["warnings"])
     if fmt is ListFormat.json:
         _json(result)
         return
@@ -1042,7 +1174,10 @@ def _print_demo(result: dict) -> None:
         else "No knowledge base: technique names come from the language. Build one with "
         "`breachpath kb load` (or `breachpath demo --build-kb`)."
     )
-    table = Table(title="How likely, how fast (days)")
+    table = Table(
+        title="How likely, how fast (days)",
+        caption="TTC quantiles are among the samples that compromised the target.",
+    )
     for column in ("target", "P(compromise)", "95% CI", "TTC p5", "p50", "p95"):
         table.add_column(column, overflow="fold")
 
@@ -1074,6 +1209,7 @@ def _print_demo(result: dict) -> None:
         )
         table.add_row(d["name"] + ids, d["asset"], f"{d['mean_p_reduction']:.3f}", effects or "no change")
     console.print(table)
+    console.print(f"Ranked by {result['ranking']} (as `breachpath whatif` and the HTML report rank them).")
     console.print(
         f"Next: breachpath simulate {result['scenario']} --paths   ·   breachpath whatif {result['scenario']}",
         highlight=False,
@@ -1081,14 +1217,19 @@ def _print_demo(result: dict) -> None:
 
 
 def _write_outputs(graph, spec, result, source: Path, entries: list[int], targets: int, db, navigator: Path | None,
-                   attack_flow: Path | None, report: Path | None, workers: int | None) -> None:  # fmt: skip
-    """The shareable outputs of a simulation: Navigator layer, Attack Flow bundle, HTML report (all or none)."""
+                   attack_flow: Path | None, report: Path | None, workers: int | None,
+                   also: dict[Path, bytes] | None = None) -> None:  # fmt: skip
+    """The shareable outputs of a simulation: Navigator layer, Attack Flow bundle, HTML report, and ``also`` (saved
+    results): all of them or none."""
     from breachpath.demo import technique_names
     from breachpath.fileio import write_outputs
     from breachpath.kb.store import default_db_path
 
-    outputs: dict[Path, bytes] = {}
+    outputs: dict[Path, bytes] = dict(also or {})
     written: list[str] = []
+    if navigator is None and attack_flow is None and report is None:
+        write_outputs(outputs)
+        return
     db_path = db or default_db_path()
     kb = _open(db_path) if db_path.is_file() else None
     name = f"breachpath: {Path(source).stem}"
@@ -1154,22 +1295,41 @@ def whatif_command(
 ) -> None:
     """Which defenses change the outcome most: each one enabled in turn, ranked by the reduction it gives."""
     from breachpath.analysis import whatif
-    from breachpath.graph import apply_overrides, build_graph
-    from breachpath.scenario import read_scenario
+    from breachpath.graph import apply_overrides, build_graph, find_defense, unreachable_warnings
+    from breachpath.model import check_model
+    from breachpath.scenario import check_samples, check_seed, check_workers, find_steps, read_scenario
 
+    # The options first: a bad value is one line before any file is read or graph built.
+    if samples is not None:
+        check_samples(samples, "--samples")
+    check_seed(seed, "--seed")
+    check_workers(workers)
+    if limit < 1:
+        raise InputError(f"--limit must be at least 1 (defenses to try), not {limit}")
     scenario = read_scenario(scenario_path)
     if not scenario.targets or not scenario.entry_points:
         raise InputError(f"{scenario_path}: what-if needs entry_points and targets")
-    graph = build_graph(_language(scenario.lang), scenario.model)
-    apply_overrides(graph, scenario.defenses, scenario.ttc, catalog)
-    nodes = [graph.find(d) for d in defense] if defense else None
+    spec = _language(scenario.lang)
+    check_model(scenario.model, spec, str(scenario_path))
+    graph = build_graph(spec, scenario.model)
+    warnings = apply_overrides(graph, scenario.defenses, scenario.ttc, catalog, origin=str(scenario_path))
+    nodes = None
+    if defense:
+        try:
+            nodes = [find_defense(graph, d) for d in defense]
+        except InputError as exc:
+            raise InputError(f"--defense {exc}") from None
+    entries = find_steps(graph, scenario.entry_points, f"{scenario_path}: entry_points")
+    targets = find_steps(graph, scenario.targets, f"{scenario_path}: targets")
+    warnings += unreachable_warnings(graph, entries, targets)
     samples = samples or scenario.samples
     with _progress("what-if", samples) as update:
         result = whatif(
-            graph, [graph.find(e) for e in scenario.entry_points], [graph.find(t) for t in scenario.targets], nodes,
-            samples=samples, seed=seed if seed is not None else scenario.seed, workers=workers, limit=limit,
-            progress=update,
+            graph, entries, targets, nodes, samples=samples, seed=seed if seed is not None else scenario.seed,
+            workers=workers, limit=limit, progress=update,
         )  # fmt: skip
+    result["warnings"] = warnings + result["warnings"]
+    _warn(result["warnings"])
     if fmt is ListFormat.json:
         _json(result)
         return
@@ -1177,19 +1337,25 @@ def whatif_command(
     from rich.table import Table
 
     table = Table(title=f"What-if: each defense enabled ({result['samples']} samples, common random numbers)")
-    for column in ("defense", "target", "P before → after", "ΔP (95% CI)", "median TTC +days (95% CI)"):
+    for column in ("defense", "mean ΔP", "target", "P before → after", "ΔP (95% CI)", "median TTC +days (95% CI)"):
         table.add_column(column, overflow="fold")
     for row in result["defenses"]:
-        for target, t in row["targets"].items():
+        for k, (target, t) in enumerate(row["targets"].items()):
             ci = t["median_increase_ci"]
             median = "—" if t["median_increase"] is None else f"{t['median_increase']:+.3g}"
             if ci:
                 median += f" [{ci[0]:+.3g}, {ci[1]:+.3g}]"
             table.add_row(
-                row["name"], target, f"{t['p_before']:.3f} → {t['p_after']:.3f}",
+                row["name"] if k == 0 else "", f"{row['mean_p_reduction']:.3f}" if k == 0 else "", target,
+                f"{t['p_before']:.3f} → {t['p_after']:.3f}",
                 f"{t['p_reduction']:.3f} [{t['p_reduction_ci'][0]:.3f}, {t['p_reduction_ci'][1]:.3f}]", median,
             )  # fmt: skip
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    # Below the table, not in its title: Rich cuts a title to the table's width.
+    console.print(
+        f"Ranked by {result['ranking']}. Median TTC among the samples that compromised the target.", highlight=False
+    )
 
 
 @app.command("report")
@@ -1201,42 +1367,38 @@ def report_command(
     navigator: Annotated[Path | None, typer.Option("--navigator", help="Write an ATT&CK Navigator layer.")] = None,
     attack_flow: Annotated[Path | None, typer.Option("--attack-flow", help="Write an Attack Flow 2.0 bundle.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Threads for the what-if runs.")] = None,
+    catalog: CatalogOption = None,
     db: DbOption = None,
 ) -> None:
     """Reports from saved results: HTML, ATT&CK Navigator layer, Attack Flow (the scenario is read again)."""
     import numpy as np
 
     from breachpath.graph import apply_overrides, build_graph
-    from breachpath.scenario import read_scenario
-    from breachpath.sim import Simulation
+    from breachpath.results import load_results, saved_scenario
+    from breachpath.scenario import check_workers, read_scenario
+
+    check_workers(workers)
+    _check_outputs(html, navigator, attack_flow)
 
     if html is None and navigator is None and attack_flow is None:
         raise InputError("say what to write: --html FILE, --navigator FILE and/or --attack-flow FILE")
-    try:
-        with np.load(results, allow_pickle=False) as data:
-            if str(data["format"]) != "breachpath-results/1":
-                raise InputError(f"{results}: not breachpath simulation results")
-            if "scenario" not in data or "paths" not in data:
-                raise InputError(
-                    f"{results}: these results carry no scenario and attack paths; save them with "
-                    "`breachpath simulate SCENARIO --save FILE` (a scenario, a fixed number of samples)"
-                )
-            times, names = data["times"], [str(n) for n in data["names"]]
-            targets, seed = int(data["targets"]), int(data["seed"])
-            paths, path_len = data["paths"], data["path_len"]
-            scenario_path, node_count = Path(str(data["scenario"])), int(data["node_count"])
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"{results}: cannot read saved results ({exc})") from None
+    saved = load_results(results)
+    if saved.scenario is None or saved.path_len is None:
+        raise InputError(
+            f"{results}: these results carry no scenario and attack paths; save them with "
+            "`breachpath simulate SCENARIO --save FILE` (a scenario, a fixed number of samples)"
+        )
+    scenario_path = saved_scenario(results, saved)
     scenario = read_scenario(scenario_path)
     spec = _language(scenario.lang)
     graph = build_graph(spec, scenario.model)
-    apply_overrides(graph, scenario.defenses, scenario.ttc)
-    if graph.n_nodes != node_count:
+    apply_overrides(graph, scenario.defenses, scenario.ttc, catalog, origin=str(scenario_path))
+    if graph.n_nodes != saved.node_count:
         raise InputError(f"{results}: {scenario_path} has changed since these results were saved")
-    nodes = np.array([graph.find(n) for n in names[:targets]], dtype=np.int64)
-    sim = Simulation(times, nodes, names, None if seed < 0 else seed, len(times), paths, path_len)
+    nodes = np.array([graph.find(n) for n in saved.names[: saved.targets]], dtype=np.int64)
+    sim = saved.simulation(nodes)
     entries = [graph.find(e) for e in scenario.entry_points]
-    _write_outputs(graph, spec, sim, scenario_path, entries, targets, db, navigator, attack_flow, html, workers)
+    _write_outputs(graph, spec, sim, scenario_path, entries, saved.targets, db, navigator, attack_flow, html, workers)
 
 
 @results_app.command("show")
@@ -1248,17 +1410,12 @@ def results_show(
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
     """Read saved per-sample times back and summarise them."""
-    import numpy as np
+    from breachpath.results import load_results
 
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["format"]) != "breachpath-results/1":
-                raise InputError(f"{path}: not breachpath simulation results")
-            times, names = data["times"], [str(n) for n in data["names"]]
-            targets, seed = int(data["targets"]), int(data["seed"])
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read simulation results ({exc})") from None
-    summary = _results_json(names, times, targets, len(times), None if seed < 0 else seed, _parse_horizons(horizon))
+    saved = load_results(path)
+    summary = _results_json(
+        saved.names, saved.times, saved.targets, saved.samples, saved.seed, _parse_horizons(horizon)
+    )
     if fmt is ListFormat.json:
         _json(summary)
     else:

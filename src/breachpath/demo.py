@@ -15,10 +15,11 @@ import numpy as np
 
 from breachpath.analysis import _path, in_causal_order, technique_of, whatif
 from breachpath.errors import InputError
-from breachpath.graph import AttackGraph, apply_overrides, build_graph
+from breachpath.graph import AttackGraph, apply_overrides, build_graph, unreachable_warnings
 from breachpath.lang.compiler import compile_file
 from breachpath.lang.spec import LanguageSpec
-from breachpath.scenario import read_scenario
+from breachpath.model import check_model
+from breachpath.scenario import check_samples, check_seed, check_workers, find_steps, read_scenario
 from breachpath.sim import Simulation, simulate, summarise
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -116,13 +117,20 @@ def run_demo(
     import time
 
     started = time.perf_counter()
+    check_samples(samples)
+    check_seed(seed)
+    check_workers(workers)
     path = example_path(example)
     scenario = read_scenario(path)
     spec = compile_file(scenario.lang)
+    check_model(scenario.model, spec, str(path))
     graph = build_graph(spec, scenario.model)
-    apply_overrides(graph, scenario.defenses, scenario.ttc)
-    entries = [graph.find(e) for e in scenario.entry_points]
-    targets = [graph.find(t) for t in scenario.targets]
+    warnings = apply_overrides(graph, scenario.defenses, scenario.ttc, origin=str(path))
+    entries = find_steps(graph, scenario.entry_points, f"{path}: entry_points")
+    targets = find_steps(graph, scenario.targets, f"{path}: targets")
+    if not entries or not targets:
+        raise InputError(f"{path}: the demo needs entry_points and targets")
+    warnings += unreachable_warnings(graph, entries, targets)
     # One bar over the simulation and the what-if; the what-if's size is known only once it has its baseline,
     # so until then the total counts one run of it.
     sim = simulate(
@@ -146,14 +154,16 @@ def run_demo(
                 "asset": row["asset"],
                 "name": step_label(spec, asset_type, step),
                 "attack_ids": row["attack_ids"],
-                "mean_p_reduction": float(np.mean([t["p_reduction"] for t in per_target.values()])),
+                "mean_p_reduction": row["mean_p_reduction"],
+                "mean_median_increase": row["mean_median_increase"],
                 "targets": {
                     name: {k: t[k] for k in ("p_before", "p_after", "p_reduction", "p_reduction_ci")}
                     for name, t in per_target.items()
                 },
             }
         )
-    defenses.sort(key=lambda d: (-d["mean_p_reduction"], d["defense"]))
+    # Already in whatif's order (WHATIF_RANKING), as in the HTML report.
+    warnings += tried["warnings"]
     return {
         "example": path.stem,
         "scenario": str(path),
@@ -167,6 +177,8 @@ def run_demo(
         "paths": paths,
         "defenses": defenses[:top_defenses],
         "defenses_tried": len(defenses),
+        "ranking": tried["ranking"],
+        "warnings": warnings,
         "seconds": round(time.perf_counter() - started, 2),
     }
 

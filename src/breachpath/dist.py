@@ -442,24 +442,37 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             raise self.error(f"expression nested deeper than {MAX_DEPTH} levels", self.peek())
         node = self.term()
+        depth = self.depth
         while self.peek().kind == "op" and self.peek().text in "+-":
             op = self.take().text
             node = BinaryOp(op, node, self.term())
+            self._deeper(depth := depth + 1)  # a chain a + b + c … is a tree as deep as it is long
         self.depth -= 1
         return node
 
+    def _deeper(self, depth: int) -> None:
+        """Trees are walked recursively (sampling, printing): bound their depth, however it is reached."""
+        if depth > MAX_DEPTH:
+            raise self.error(f"expression nested deeper than {MAX_DEPTH} levels", self.peek())
+
     def term(self) -> Distribution:
         node = self.factor()
+        depth = self.depth
         while self.peek().kind == "op" and self.peek().text in "*/":
             op = self.take().text
             node = BinaryOp(op, node, self.factor())
+            self._deeper(depth := depth + 1)
         return node
 
     def factor(self) -> Distribution:
         base = self.atom()
         if self.peek().kind == "op" and self.peek().text == "^":
             self.take()
-            return BinaryOp("^", base, self.factor())
+            self.depth += 1
+            self._deeper(self.depth)
+            exponent = self.factor()
+            self.depth -= 1
+            return BinaryOp("^", base, exponent)
         return base
 
     def atom(self) -> Distribution:
@@ -551,3 +564,38 @@ def parse(text: str) -> Distribution:
 
 
 NAMED.update(_build_named())
+
+#: A TTC whose typical successful attempt takes longer than this many days (about 274 years) gets a warning: such
+#: values are usually a unit or parameter mistake.
+PRACTICAL_DAYS = 1e5
+#: Beyond this many days a TTC is "never" in practice: results are stored as float32, whose largest finite value
+#: is about 3.4e38 (numpy.finfo(numpy.float32).max).
+NEVER_DAYS = float(np.finfo(np.float32).max)
+
+
+def completion_problem(dist: Distribution) -> tuple[str, str] | None:
+    """Whether a step with this TTC can complete in practice: ``("error", why)`` when its successful attempts take
+    no finite time below :data:`NEVER_DAYS` (``1/0``, ``10^400``, ``Exponential(1e-320)``, ``LogNormal(1000, 100)``),
+    ``("warning", why)`` when they typically take more than :data:`PRACTICAL_DAYS`, else None.
+
+    Judged by the median of the successful attempts (the conditional quantile, analytic for single distributions):
+    unlike the mean, it is finite for heavy tails such as Pareto(1, 0.5). A distribution that never succeeds on
+    purpose (``Infinity``, ``Bernoulli(0)``) is no problem. Numpy's overflow warnings are silenced while judging.
+    """
+    import warnings
+
+    p = dist.success_probability()
+    if p <= 0:
+        return None
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            median = float(dist.quantile(0.5 * p))
+        except (OverflowError, ValueError, ZeroDivisionError):
+            median = math.inf
+    if math.isnan(median) or median >= NEVER_DAYS:
+        shown = "undefined" if math.isnan(median) else "infinite" if math.isinf(median) else f"{median:.3g} days"
+        return "error", f"median time {shown}; this step never completes in practice"
+    if median > PRACTICAL_DAYS:
+        return "warning", f"median time {median:.3g} days ({median / 365.25:.3g} years); is the unit right?"
+    return None

@@ -17,6 +17,7 @@ import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import yaml
 
@@ -38,9 +39,9 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def read_bytes(path: Path | str, limit: int) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes, read without trusting ``stat``; a FIFO, device,
-    socket or directory is refused without blocking. Failures are :class:`InputError` naming ``path``."""
+def open_regular(path: Path | str) -> BinaryIO:
+    """Open a regular file for reading (a symlink to one is fine); a FIFO, device, socket or directory is refused
+    at once, without blocking or reading a byte. Failures are :class:`InputError` naming ``path``."""
     shown = str(path)
     try:
         # O_NONBLOCK: opening a FIFO with no writer would otherwise block forever before we could look at it.
@@ -54,21 +55,23 @@ def read_bytes(path: Path | str, limit: int) -> bytes:
         if not stat.S_ISREG(mode):
             raise InputError(f"{shown}: not a regular file (a device, FIFO or socket is never read)")
         os.set_blocking(fd, True)
-        chunks: list[bytes] = []
-        total = 0
-        while total <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > limit:
-            raise InputError(f"{shown}: larger than {_size(limit)}")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise InputError(f"{shown}: cannot read ({_reason(exc)})") from None
-    finally:
+        return os.fdopen(fd, "rb")
+    except BaseException:
         os.close(fd)
+        raise
+
+
+def read_bytes(path: Path | str, limit: int) -> bytes:
+    """The bytes of a regular file (see :func:`open_regular`) of at most ``limit`` bytes, read without trusting
+    ``stat``. Failures are :class:`InputError` naming ``path``."""
+    with open_regular(path) as fh:
+        try:
+            data = fh.read(limit + 1)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({_reason(exc)})") from None
+    if len(data) > limit:
+        raise InputError(f"{path}: larger than {_size(limit)}")
+    return data
 
 
 def read_text(path: Path | str, limit: int, errors: str = "strict") -> str:
@@ -197,6 +200,8 @@ def load_json(text: str, origin: str) -> object:
         raise InputError(f"{origin}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
     except RecursionError:
         raise InputError(f"{origin}: nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:  # an integer of thousands of digits (Python's int-string limit)
+        raise InputError(f"{origin}: invalid JSON ({exc})") from None
     check_depth(data, origin)
     return data
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from breachpath.dist import parse
+from breachpath.dist import completion_problem, parse
 from breachpath.errors import InputError
 from breachpath.lang.spec import LanguageSpec
-from breachpath.model import Model, complete_links, validate
+from breachpath.model import Model, complete_links, did_you_mean, nearest, validate
 
 KINDS = ("or", "and", "defense", "exists", "notExists")
 _KIND_CODE = {"or": 0, "and": 1, "defense": 2, "exist": 3, "notExist": 4}
@@ -89,12 +89,17 @@ class AttackGraph:
         if candidates.size == 0 and asset_part.isdigit():
             candidates = np.flatnonzero(self.asset_ids == int(asset_part))
         if candidates.size == 0:
-            raise InputError(f"{text}: no asset {asset_part!r} in the model")
+            hint = did_you_mean(asset_part, self.asset_names.tolist(), "assets")
+            raise InputError(f"{text}: no asset {asset_part!r} in the model{hint}")
         steps = np.flatnonzero(self.step_names == step_part)
-        nodes = np.flatnonzero(np.isin(self.asset, candidates) & np.isin(self.step, steps))
+        on_asset = np.isin(self.asset, candidates)
+        nodes = np.flatnonzero(on_asset & np.isin(self.step, steps))
         if nodes.size == 0:
             types = ", ".join(sorted(set(self.asset_types[candidates])))
-            raise InputError(f"{text}: asset {asset_part!r} ({types}) has no attack step {step_part!r}")
+            # The steps this asset has in this graph (a pruned graph may lack some of its type's steps).
+            valid = self.step_names[np.unique(self.step[on_asset])].tolist()
+            hint = did_you_mean(step_part, valid, "attack steps")
+            raise InputError(f"{text}: {asset_part} ({types}) has no attack step {step_part!r}{hint}")
         return int(nodes[0])
 
     def node(self, index: int) -> dict:
@@ -148,18 +153,15 @@ class AttackGraph:
 
     @classmethod
     def load(cls, path: Path | str) -> AttackGraph:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if "format" not in data or str(data["format"]) != FORMAT:
-                    raise InputError(f"{path}: not a breachpath attack graph")
-                arrays = {k: data[k] for k in data.files if k not in ("format", "info")}
-                info = json.loads(str(data["info"]))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: cannot read the attack graph ({exc})") from None
-        missing = set(cls.__dataclass_fields__) - set(arrays) - {"info"}
-        if missing:
-            raise InputError(f"{path}: attack graph without {', '.join(sorted(missing))}")
-        return cls(**arrays, info=info)
+        """Read a graph saved by :meth:`save`. The file is untrusted: it is read with bounded sizes
+        (:func:`breachpath.results.read_npz`) and every array is checked (dtype, shape, ranges, CSR pointers, the
+        parent lists the transpose of the child lists, TTC texts that parse) before the engine may index with it;
+        any failure is one line, ``<path>: not a breachpath attack graph (…)``."""
+        from breachpath.results import read_npz, refused
+
+        arrays = read_npz(path, _GRAPH_SCHEMA, _GRAPH_WHAT)
+        with refused(path, _GRAPH_WHAT):
+            return _validated_graph(arrays)
 
     def to_json(self) -> dict:
         """``{"nodes": [{"id", "name", "kind"}], "edges": [[parent, child], ...]}`` for other tools."""
@@ -168,6 +170,94 @@ class AttackGraph:
             "nodes": [{"id": i, "name": names[i], "kind": KINDS[k]} for i, k in enumerate(self.kind.tolist())],
             "edges": self.edges().tolist(),
         }
+
+
+# -- checking a loaded graph ------------------------------------------------------------------------------
+
+_GRAPH_WHAT = "breachpath attack graph"
+#: Canonical dtype of each array (what build_graph makes and the engine is compiled for), or text.
+_GRAPH_DTYPES = {
+    "kind": np.int8, "asset": np.int32, "step": np.int32, "ttc": np.int32, "defense_p": np.float64,
+    "exists": np.int8, "child_ptr": np.int64, "child_idx": np.int32, "parent_ptr": np.int64, "parent_idx": np.int32,
+    "asset_ids": np.int64, "asset_names": np.str_, "asset_types": np.str_, "step_names": np.str_,
+    "ttc_texts": np.str_,
+}  # fmt: skip
+
+
+#: What read_npz may accept for each member: dtype kinds and numbers of dimensions (see results.Member).
+_GRAPH_SCHEMA = {"format": ("U", (0,)), "info": ("U", (0,))} | {
+    name: ("U" if dtype is np.str_ else "f" if dtype is np.float64 else "iu", (1,))
+    for name, dtype in _GRAPH_DTYPES.items()
+}
+
+
+def _validated_graph(arrays: dict[str, np.ndarray]) -> AttackGraph:
+    """An AttackGraph from arrays read by read_npz, every one checked against the others first."""
+    from breachpath.fileio import load_json
+    from breachpath.results import _Refused, check_csr, has_control_characters, scalar_text
+
+    missing = [k for k in ("format", "info", *_GRAPH_DTYPES) if k not in arrays]
+    if "format" in arrays and scalar_text(arrays, "format") != FORMAT:
+        raise _Refused(f"format {scalar_text(arrays, 'format')[:40]!r}, expected {FORMAT!r}")
+    if missing:
+        raise _Refused(f"no {', '.join(missing)}")
+    n = len(arrays["kind"])
+    for name in ("asset", "step", "ttc", "defense_p", "exists"):
+        if len(arrays[name]) != n:
+            raise _Refused(f"{name} has {len(arrays[name])} entries for {n} nodes")
+    n_assets = len(arrays["asset_ids"])
+    for name in ("asset_names", "asset_types"):
+        if len(arrays[name]) != n_assets:
+            raise _Refused(f"{name} has {len(arrays[name])} entries for {n_assets} assets")
+
+    def within(name: str, low: int, high: int) -> None:
+        values = arrays[name]
+        if len(values) and (values.min() < low or values.max() >= high):
+            raise _Refused(f"{name} holds {int(values.min() if values.min() < low else values.max())}, "
+                           f"outside [{low}, {high})")  # fmt: skip
+
+    within("kind", 0, len(KINDS))
+    within("exists", -1, 2)
+    within("asset", 0, n_assets)
+    within("step", 0, len(arrays["step_names"]))
+    within("ttc", -1, len(arrays["ttc_texts"]))
+    within("asset_ids", -(2**63), 2**63)
+    defense_p = arrays["defense_p"][arrays["kind"] == 2]
+    if not np.all((defense_p >= 0) & (defense_p <= 1)):  # NaN fails too
+        raise _Refused("a defense's probability is not in [0, 1]")
+    check_csr(arrays["child_ptr"], arrays["child_idx"], n, n, "child")
+    check_csr(arrays["parent_ptr"], arrays["parent_idx"], n, n, "parent")
+    # The engine counts an AND step's parents in parent_ptr and follows edges in child_idx: they must agree.
+    nodes = np.arange(n, dtype=np.int64)
+    by_child = np.repeat(nodes, np.diff(arrays["child_ptr"])) + arrays["child_idx"].astype(np.int64) * n
+    by_parent = np.repeat(nodes, np.diff(arrays["parent_ptr"])) * n + arrays["parent_idx"].astype(np.int64)
+    if len(by_child) != len(by_parent) or not np.array_equal(np.sort(by_child), np.sort(by_parent)):
+        raise _Refused("the parent lists are not the child lists reversed")
+    for name in ("asset_names", "asset_types", "step_names", "ttc_texts"):
+        if has_control_characters(arrays[name]):
+            raise _Refused(f"{name} hold control characters")
+    for text in arrays["ttc_texts"]:
+        try:
+            parse(str(text))
+        except (InputError, RecursionError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else "nested too deeply"
+            raise _Refused(f"TTC {str(text)[:60]!r}: {reason}") from None
+    try:
+        info = load_json(scalar_text(arrays, "info"), "info")
+    except InputError as exc:
+        raise _Refused(str(exc)) from None
+    if not isinstance(info, dict):
+        raise _Refused("info is not a JSON object")
+    attack_ids = info.get("attack_ids", {})
+    if not isinstance(attack_ids, dict) or not all(
+        isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in attack_ids.values()
+    ):
+        raise _Refused("info.attack_ids is not a mapping of step to ATT&CK ids")
+    locations = info.get("locations", {})
+    if not isinstance(locations, dict) or not all(isinstance(v, str | None) for v in locations.values()):
+        raise _Refused("info.locations is not a mapping of step to location")
+    fields = {name: arrays[name].astype(dtype, copy=False) for name, dtype in _GRAPH_DTYPES.items()}
+    return AttackGraph(**fields, info=info)
 
 
 # -- building ---------------------------------------------------------------------------------------------
@@ -537,37 +627,85 @@ def subgraph(graph: AttackGraph, mask: np.ndarray) -> AttackGraph:
     )
 
 
+def not_a_defense(graph: AttackGraph, node: int, text: str) -> str:
+    """Why ``text`` (an attack step) cannot be used as a defense, with the defenses its asset does have."""
+    on_asset = np.flatnonzero((graph.asset == graph.asset[node]) & (graph.kind == 2))
+    names = ", ".join(str(graph.step_names[graph.step[d]]) for d in on_asset)
+    kind = {0: "an attack step", 1: "an attack step", 3: "an existence step", 4: "an existence step"}
+    listed = f"defenses on this asset: {names}" if names else "this asset has no defenses"
+    return f"{text} is {kind.get(int(graph.kind[node]), 'a step')}, not a defense; {listed}"
+
+
+def find_defense(graph: AttackGraph, text: str) -> int:
+    """The defense node called ``asset:defense``; an attack step is refused (enabling it would change nothing)."""
+    node = graph.find(text)
+    if graph.kind[node] != 2:
+        raise InputError(not_a_defense(graph, node, text))
+    return node
+
+
 def set_defenses(graph: AttackGraph, overrides: dict[str, float]) -> None:
     """Set defense probabilities by ``asset:defense`` name (scenario overrides)."""
     for name, value in overrides.items():
-        node = graph.find(name)
-        if graph.kind[node] != 2:
-            raise InputError(f"{name}: not a defense (it is an {KINDS[graph.kind[node]]} step)")
-        graph.defense_p[node] = value
+        graph.defense_p[find_defense(graph, name)] = value
 
 
 _ATTACK_KEY = re.compile(r"^(T\d{4}(?:\.\d{3})?|M\d{4})$")
 
 
 def apply_overrides(
-    graph: AttackGraph, defenses: dict[str, float], ttcs: dict[str, str], catalog_dir: Path | None = None
-) -> None:
+    graph: AttackGraph,
+    defenses: dict[str, float],
+    ttcs: dict[str, str],
+    catalog_dir: Path | None = None,
+    origin: str | None = None,
+) -> list[str]:
     """A scenario's overrides: defense probabilities, then TTCs; the evidence catalog is read only when a TTC says
-    ``evidence``."""
-    set_defenses(graph, defenses)
+    ``evidence``. Errors name ``origin`` (the scenario file) and the key; returns warnings (a TTC that takes
+    centuries)."""
+    prefix = f"{origin}: " if origin else ""
+    for name, value in defenses.items():
+        try:
+            node = find_defense(graph, name)
+        except InputError as exc:
+            raise InputError(f"{prefix}defenses: {exc}") from None
+        graph.defense_p[node] = value
+    warnings: list[str] = []
     if ttcs:
         catalog = None
         if any(v.strip().lower() == "evidence" for v in ttcs.values()):
             from breachpath.evidence.catalog import default_catalog_dir, load_catalog
 
             catalog = load_catalog(catalog_dir or default_catalog_dir())
-        set_ttcs(graph, ttcs, catalog)
+        try:
+            set_ttcs(graph, ttcs, catalog, warnings)
+        except InputError as exc:
+            raise InputError(f"{prefix}{exc}") from None
+    return [f"{prefix}{w}" for w in warnings]
 
 
-def set_ttcs(graph: AttackGraph, overrides: dict[str, str], catalog: list | None = None) -> dict[str, int]:
+def _ttc_key_hint(graph: AttackGraph, key: str) -> str:
+    """For a ``Type.step`` key that matches nothing: the nearest step of that type, or the nearest type."""
+    if _ATTACK_KEY.match(key) or "." not in key:
+        return ""
+    asset_type, step = key.split(".", 1)
+    types = np.unique(graph.asset_types).tolist()
+    if asset_type not in types:
+        return did_you_mean(asset_type, types, "asset types in the model")
+    steps = np.unique(graph.step[graph.asset_types[graph.asset] == asset_type])
+    close = nearest(step, graph.step_names[steps].tolist())
+    return f"; did you mean {' or '.join(f'{asset_type}.{c}' for c in close[:2])}?" if close else ""
+
+
+def set_ttcs(
+    graph: AttackGraph, overrides: dict[str, str], catalog: list | None = None, warnings: list[str] | None = None
+) -> dict[str, int]:
     """Replace TTCs: ``asset:step`` (one node), ``Type.step`` (every asset of that type or a subtype's asset
     named by type), or an ATT&CK id (every step tagged with it). A value ``evidence`` takes the estimate for that
-    key from the evidence ``catalog``. Returns how many nodes each override changed."""
+    key from the evidence ``catalog``. Returns how many nodes each override changed.
+
+    A TTC that never completes in practice (``1/0``, ``Exponential(1e-320)``: see
+    :func:`breachpath.dist.completion_problem`) is refused; one that takes centuries is added to ``warnings``."""
     changed: dict[str, int] = {}
     texts = [str(t) for t in graph.ttc_texts]
     for key, value in overrides.items():
@@ -578,9 +716,21 @@ def set_ttcs(graph: AttackGraph, overrides: dict[str, str], catalog: list | None
             from breachpath.evidence.catalog import find_estimate
 
             text = find_estimate(catalog, key).result
-        text = str(parse(text))
+        try:
+            dist = parse(text)
+        except InputError as exc:
+            raise InputError(f"ttc.{key}: {exc}") from None
+        problem = completion_problem(dist)
+        if problem and problem[0] == "error":
+            raise InputError(f"ttc.{key} = {value}: {problem[1]} (write Infinity for a step that never succeeds)")
+        if problem and warnings is not None:
+            warnings.append(f"ttc.{key} = {value}: {problem[1]}")
+        text = str(dist)
         if ":" in key:
-            nodes = np.array([graph.find(key)])
+            try:
+                nodes = np.array([graph.find(key)])
+            except InputError as exc:
+                raise InputError(f"ttc.{exc}") from None
         elif _ATTACK_KEY.match(key):
             steps = [k for k, ids in graph.info.get("attack_ids", {}).items() if key in ids]
             mask = np.zeros(graph.n_nodes, dtype=bool)
@@ -596,7 +746,7 @@ def set_ttcs(graph: AttackGraph, overrides: dict[str, str], catalog: list | None
         else:
             raise InputError(f"ttc.{key}: expected asset:step, Type.step or an ATT&CK id")
         if nodes.size == 0:
-            raise InputError(f"ttc.{key}: matches no attack step in the graph")
+            raise InputError(f"ttc.{key}: matches no attack step in the graph{_ttc_key_hint(graph, key)}")
         if np.any(graph.kind[nodes] == 2):
             raise InputError(f"ttc.{key}: a defense takes a probability (defenses:), not a TTC")
         if text not in texts:
@@ -605,3 +755,83 @@ def set_ttcs(graph: AttackGraph, overrides: dict[str, str], catalog: list | None
         changed[key] = int(nodes.size)
     graph.ttc_texts = np.array(texts, dtype=np.str_)
     return changed
+
+
+# -- why a target cannot be reached ----------------------------------------------------------------------------
+
+
+def possibly_reached(graph: AttackGraph, entries: list[int]) -> np.ndarray:
+    """Boolean mask of the steps some sample can reach from ``entries``, whatever the draws: entries, defenses
+    that may be off (p < 1), existence steps that hold, then OR steps with a reached parent and AND steps with
+    all their (at least one) parents reached, to the least fixed point. A step whose TTC never succeeds
+    (``Infinity``, ``Bernoulli(0)``) is not reached.
+
+    A worklist over the CSR children, a level at a time (numpy per level, no loop per node): each edge is counted
+    once, when its parent is reached, so the work is linear in the edges however deep the graph."""
+    n = graph.n_nodes
+    n_parents = np.diff(graph.parent_ptr)
+    never = np.array([parse(str(t)).success_probability() == 0 for t in graph.ttc_texts], dtype=bool)
+    impossible = (graph.ttc >= 0) & never[np.maximum(graph.ttc, 0)] if never.size else np.zeros(n, dtype=bool)
+    attackable = (graph.kind <= 1) & ~impossible
+    is_and = graph.kind == 1
+    reached = np.zeros(n, dtype=bool)
+    reached[np.asarray(entries, dtype=np.int64)] = True
+    reached |= (graph.kind == 2) & (graph.defense_p < 1)
+    reached |= (graph.kind >= 3) & (graph.exists == 1)
+    reached_parents = np.zeros(n, dtype=np.int64)
+    frontier = np.flatnonzero(reached)
+    while frontier.size:
+        children = _gather(graph.child_ptr, graph.child_idx, frontier).astype(np.int64)
+        np.add.at(reached_parents, children, 1)
+        candidates = np.unique(children)
+        candidates = candidates[~reached[candidates] & attackable[candidates]]
+        ready = ~is_and[candidates] | (reached_parents[candidates] == n_parents[candidates])
+        frontier = candidates[ready]
+        reached[frontier] = True
+    return reached
+
+
+def why_unreachable(graph: AttackGraph, reached: np.ndarray, target: int, most: int = 3) -> list[str]:
+    """The first causes on the way back from an unreached ``target`` (breadth first through unreached
+    parents): steps with no parent that are not entry points, defenses that are always on, existence steps
+    that do not hold, TTCs that never succeed, and AND steps whose other parents are reached but one is not."""
+    causes: list[str] = []
+    queue, seen = [target], {target}
+    while queue and len(causes) < most and len(seen) < 100_000:
+        v = queue.pop(0)
+        name = graph.name(v)
+        parents = [int(p) for p in graph.parents(v)]
+        if graph.kind[v] == 2:
+            causes.append(f"{name} is a defense that is always on (p = 1)")
+            continue
+        if graph.kind[v] >= 3:
+            causes.append(f"{name} is an existence step that does not hold in this model")
+            continue
+        if graph.ttc[v] >= 0 and parse(str(graph.ttc_texts[graph.ttc[v]])).success_probability() == 0:
+            causes.append(f"{name} has TTC {graph.ttc_texts[graph.ttc[v]]}, which never succeeds")
+            continue
+        if not parents:
+            causes.append(f"{name} has no parent step and is not an entry point")
+            continue
+        missing = [p for p in parents if not reached[p]]
+        if graph.kind[v] == 1 and len(missing) < len(parents):
+            shown = ", ".join(graph.name(p) for p in missing[:3])
+            causes.append(f"{name} is an AND step and its parent {shown} is unreachable")
+        for p in missing:
+            if p not in seen:
+                seen.add(p)
+                queue.append(p)
+    return causes
+
+
+def unreachable_warnings(graph: AttackGraph, entries: list[int], targets: list[int]) -> list[str]:
+    """One warning per target that no sample can reach from the entry points, saying why
+    (:func:`why_unreachable`)."""
+    reached = possibly_reached(graph, entries)
+    out = []
+    for t in targets:
+        if not reached[t]:
+            causes = why_unreachable(graph, reached, int(t))
+            why = "; ".join(causes) if causes else "no path from the entry points leads to it"
+            out.append(f"target {graph.name(int(t))} cannot be reached from the entry points: {why}")
+    return out

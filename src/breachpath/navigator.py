@@ -91,9 +91,9 @@ def path_shares(graph, sim, targets: int | None = None) -> dict[str, dict]:
     ``path_targets``."""
     from breachpath.analysis import _path, technique_of
 
-    if sim.paths is None:
+    if not sim.path_targets:
         raise ValueError("run simulate(..., path_targets=k) to record paths")
-    targets = sim.paths.shape[1] if targets is None else targets
+    targets = sim.path_targets if targets is None else targets
     total = 0
     overall: Counter[str] = Counter()
     per_target: dict[str, Counter[str]] = {}
@@ -149,7 +149,7 @@ def simulation_layer(graph, sim, name: str, kb=None, targets: int | None = None,
         ],
         metadata=[
             {"name": "samples", "value": str(sim.samples)},
-            {"name": "targets", "value": ", ".join(sim.names[: targets or sim.paths.shape[1]])},
+            {"name": "targets", "value": ", ".join(sim.names[: targets or sim.path_targets])},
         ],
     )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from breachpath.analysis import _path, chokepoints, in_causal_order, technique_joins, technique_of
+from breachpath.analysis import WHATIF_RANKING, _path, chokepoints, in_causal_order, technique_joins, technique_of
 from breachpath.graph import AttackGraph
 from breachpath.navigator import path_shares, technique_tactics
 from breachpath.sim import Simulation, summarise
@@ -145,7 +145,7 @@ def report_data(
     summary: dict | None = None,
 ) -> dict:
     """Everything the HTML report shows, as plain data."""
-    targets = sim.paths.shape[1] if targets is None else targets
+    targets = sim.path_targets if targets is None else targets
     out_targets = []
     for j in range(targets):
         times = sim.times[:, j]
@@ -174,15 +174,16 @@ def report_data(
         })  # fmt: skip
     defenses = []
     if whatif:
+        # whatif's own order (analysis.WHATIF_RANKING), so the report ranks defenses as the CLI table does.
         for row in whatif["defenses"][:10]:
             reductions = [t["p_reduction"] for t in row["targets"].values()]
             defenses.append(
                 {"name": row["name"], "attack_ids": row["attack_ids"], "mean_p_reduction": float(np.mean(reductions))}
             )
-        defenses.sort(key=lambda d: -d["mean_p_reduction"])
     return {
         "title": title, "summary": summary or {}, "samples": sim.samples, "seed": sim.seed,
         "targets": out_targets, "techniques": techniques, "defenses": defenses,
+        "defense_ranking": (whatif or {}).get("ranking", WHATIF_RANKING),
         "d3fend_loaded": bool(countermeasures) or (kb is not None and getattr(kb, "has_d3fend", lambda: False)()),
         "kb": kb is not None,
     }  # fmt: skip
@@ -238,7 +239,12 @@ def render_html(data: dict) -> str:
     """The report as one HTML document (autoescaped)."""
     import jinja2
 
+    from breachpath.evidence.model import is_link
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
     )
+    # `url is link`: only http(s) URLs from estimate files become links (javascript: and data: stay text), whatever
+    # the CSP does.
+    env.tests["link"] = is_link
     return env.get_template("report.html.j2").render(**data)

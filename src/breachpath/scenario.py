@@ -17,13 +17,61 @@ Paths are relative to the scenario file; ``lang: attacklang`` names the built-in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from breachpath.dist import DistributionError, parse
+from breachpath.dist import DistributionError, completion_problem, parse
 from breachpath.errors import InputError
 from breachpath.langs import builtin_language
-from breachpath.model import Model, _load_document, model_from_dict, read_model
+from breachpath.model import Model, _load_document, describe, model_from_dict, read_model
+
+#: Samples per run, in a scenario file and on the command line: 10^8 samples of one target's float32 times are
+#: 400 MB, already more than a laptop wants; beyond that a run is a mistake, not a wish for precision.
+MAX_SAMPLES = 100_000_000
+#: Seeds are whole numbers 0 ≤ seed < 2^64: numpy's SeedSequence takes any non-negative integer, and saved results
+#: keep the seed as a 64-bit integer.
+SEED_LIMIT = 2**64
+
+
+def check_samples(value: object, what: str = "samples") -> int:
+    """A number of samples: a whole number from 1 to :data:`MAX_SAMPLES`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SAMPLES:
+        raise InputError(f"{what} must be a whole number from 1 to {MAX_SAMPLES:,}, not {describe(value)}")
+    return value
+
+
+def check_seed(value: object, what: str = "seed") -> int | None:
+    """A seed: None (fresh entropy) or a whole number 0 ≤ seed < 2^64."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEED_LIMIT:
+        raise InputError(f"{what} must be a whole number from 0 to 2^64 - 1, not {describe(value)}")
+    return value
+
+
+def check_workers(value: object, what: str = "--workers") -> int | None:
+    """A number of threads: None (all cores) or at least 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{what} must be at least 1 (threads), not {describe(value)}")
+    return value
+
+
+def check_horizons(values: list[float], what: str = "--horizon") -> list[float]:
+    """Horizons in days: finite and positive."""
+    for h in values:
+        if isinstance(h, bool) or not isinstance(h, int | float) or not math.isfinite(h) or h <= 0:
+            raise InputError(f"{what}: {h!r} is not a number of days (finite, more than 0)")
+    return values
+
+
+def check_precision(value: object, what: str = "--precision") -> float:
+    """An interval width to reach: finite and positive."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise InputError(f"{what} must be a finite number more than 0 (an interval width), not {describe(value)}")
+    return float(value)
 
 
 @dataclass
@@ -61,9 +109,24 @@ def _steps(value: object, where: str) -> list[str]:
         return []
     if isinstance(value, str):
         return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if isinstance(value, list):
+        for v in value:
+            if not isinstance(v, str):
+                raise InputError(f"{where}: expected a list of asset:step, found {describe(v)} in it")
         return list(value)
-    raise InputError(f"{where}: expected a list of asset:step")
+    raise InputError(f"{where}: expected a list of asset:step, not {describe(value)}")
+
+
+def find_steps(graph, texts: list[str], where: str) -> list[int]:
+    """The graph's nodes for ``asset:step`` names; an unknown one is an :class:`InputError` that says where the
+    name came from (``s.yml: targets``, ``--entry``) and suggests the nearest asset or step."""
+    nodes = []
+    for text in texts:
+        try:
+            nodes.append(graph.find(text))
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+    return nodes
 
 
 def read_scenario(path: Path | str) -> Scenario:
@@ -87,34 +150,49 @@ def read_scenario(path: Path | str) -> Scenario:
     targets = _steps(data.get("targets"), f"{path}: targets")
     agents = data.get("agents") or {}
     if not isinstance(agents, dict):
-        raise InputError(f"{path}: agents must be a mapping of name to agent")
+        raise InputError(f"{path}: agents must be a mapping of name to agent, not {describe(agents)}")
     for name, agent in agents.items():
-        if isinstance(agent, dict) and agent.get("type", "attacker") == "attacker":
+        if not isinstance(agent, dict):
+            raise InputError(
+                f"{path}: agents.{name} must be a mapping (type, entry_points, goals), not {describe(agent)}"
+            )
+        if agent.get("type", "attacker") == "attacker":
             entry += _steps(agent.get("entry_points"), f"{path}: agents.{name}.entry_points")
             targets += _steps(agent.get("goals"), f"{path}: agents.{name}.goals")
     defenses = data.get("defenses") or {}
     if not isinstance(defenses, dict):
-        raise InputError(f"{path}: defenses must map asset:defense to a probability")
+        raise InputError(f"{path}: defenses must map asset:defense to a probability, not {describe(defenses)}")
+    checked: dict[str, float] = {}
     for key, value in defenses.items():
+        if not isinstance(key, str):
+            raise InputError(f"{path}: defenses: the key {key!r} is not an asset:defense name")
         if isinstance(value, bool):
             value = 1.0 if value else 0.0
         if not isinstance(value, int | float) or not 0 <= value <= 1:
             raise InputError(f"{path}: defenses.{key} = {value!r} is not a probability in [0, 1]")
-        defenses[key] = float(value)
+        checked[key] = float(value)
+    defenses = checked
     ttc = data.get("ttc") or {}
     if not isinstance(ttc, dict):
         raise InputError(f"{path}: ttc must map a step, an asset type's step or an ATT&CK id to a MAL distribution")
     for key, text in ttc.items():
+        if not isinstance(key, str):
+            raise InputError(f"{path}: ttc: the key {key!r} is not asset:step, Type.step or an ATT&CK id")
+        if isinstance(text, bool) or not isinstance(text, str | int | float):
+            raise InputError(f"{path}: ttc.{key} must be a MAL distribution (text), not {describe(text)}")
+        if str(text).strip().lower() == "evidence":
+            continue
         try:
-            parse(str(text))
+            dist = parse(str(text))
         except DistributionError as exc:
             raise InputError(f"{path}: ttc.{key}: {exc}") from None
-    samples = data.get("samples", 1000)
-    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 100_000_000:
-        raise InputError(f"{path}: samples must be a whole number from 1 to 100,000,000")
-    seed = data.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise InputError(f"{path}: seed must be a whole number")
+        problem = completion_problem(dist)
+        if problem and problem[0] == "error":  # warnings come from apply_overrides, once per run
+            raise InputError(
+                f"{path}: ttc.{key} = {text}: {problem[1]} (write Infinity for a step that never succeeds)"
+            )
+    samples = check_samples(data.get("samples", 1000), f"{path}: samples")
+    seed = check_seed(data.get("seed"), f"{path}: seed")
     lang_path = builtin_language(lang) if builtin_language(lang) and not (base / lang).exists() else None
     if lang_path is None:
         lang_path = _referenced(path, "lang", lang, LANG_SUFFIXES).resolve()

@@ -11,17 +11,32 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
 from breachpath.dist import DistributionError, parse
 from breachpath.errors import InputError
-from breachpath.fileio import atomic_write_bytes, read_text
+from breachpath.fileio import atomic_write_bytes, load_yaml, read_text
 
 METHODS = ("mean", "beta-pooled")
 #: Weight of a finding given only as a percentage, as a number of observations (a Beta pseudo-count).
 DEFAULT_EFFECTIVE_SAMPLE_SIZE = 100
 MAX_YAML_BYTES = 1 << 20
+# Sizes an estimate file controls, far above any real estimate (enterpriseLang's longest note has 7 findings and a
+# 4,132-character rationale) and low enough that aliases expanding to many long strings cannot flood a page.
+MAX_FINDINGS = 1000
+MAX_SHORT_TEXT = 1000  # names, ids, sources, measures
+MAX_URL = 4096
+MAX_LONG_TEXT = 100_000  # context, computation, rationale, a finding's note
+MAX_PROBLEMS = 1000
+MAX_DENOMINATOR = 10**12
+#: Only these become links (a ``javascript:`` or ``data:`` URL in a report or page would run or leak).
+LINK_SCHEMES = ("http", "https")
+_FINDING_FIELDS = frozenset(
+    ("source", "measure", "url", "year", "percent", "count", "denominator", "effective_sample_size", "note")
+)
+_SHORT_FIELDS = ("name", "result", "attack_id", "kind", "step", "combine", "derived_from")
 
 
 @dataclass(frozen=True)
@@ -93,30 +108,42 @@ def estimate_from_dict(data: object, origin: str) -> Estimate:
     known = set(Estimate.__dataclass_fields__)
     for key in data:
         if key not in known:
-            raise fail(str(key), f"unknown field (known: {', '.join(sorted(known))})")
+            raise fail(_shown(key), f"unknown field (known: {', '.join(sorted(known))})")
     for key in ("name", "result"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise fail(key, "required text")
+    text_fields = ("attack_id", "kind", "step", "context", "computation", "ttc_rationale", "derived_from")
+    for key in text_fields:
+        if key in data and data[key] is not None and not isinstance(data[key], str):
+            raise fail(key, f"expected text, not {_kind(data[key])}")
+    for key in (*_SHORT_FIELDS, "context", "computation", "ttc_rationale"):
+        limit = MAX_SHORT_TEXT if key in _SHORT_FIELDS else MAX_LONG_TEXT
+        if isinstance(data.get(key), str) and len(data[key]) > limit:
+            raise fail(key, f"longer than {limit:,} characters")
     try:
         parse(data["result"])
     except DistributionError as exc:
         raise fail("result", str(exc)) from None
-    if data.get("combine", "mean") not in METHODS:
+    if not isinstance(data.get("combine", "mean"), str) or data.get("combine", "mean") not in METHODS:
         raise fail("combine", f"one of {', '.join(METHODS)}")
     findings = []
     raw = data.get("findings") or []
     if not isinstance(raw, list):
-        raise fail("findings", "expected a list")
+        raise fail("findings", f"expected a list, not {_kind(raw)}")
+    if len(raw) > MAX_FINDINGS:
+        raise fail("findings", f"more than {MAX_FINDINGS:,} findings")
     for i, item in enumerate(raw):
         findings.append(_finding(item, lambda message, i=i: fail(f"findings[{i}]", message)))
     ess = data.get("effective_sample_size", DEFAULT_EFFECTIVE_SAMPLE_SIZE)
-    if not isinstance(ess, int | float) or isinstance(ess, bool) or not ess > 0:
+    if not _number(ess) or not ess > 0:
         raise fail("effective_sample_size", "a positive number")
-    text_fields = ("attack_id", "kind", "step", "context", "computation", "ttc_rationale", "derived_from")
-    for key in text_fields:
-        if key in data and data[key] is not None and not isinstance(data[key], str):
-            raise fail(key, "expected text")
     problems = data.get("problems") or []
+    if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
+        raise fail("problems", "expected a list of text")
+    if len(problems) > MAX_PROBLEMS or any(len(p) > MAX_LONG_TEXT for p in problems):
+        raise fail(
+            "problems", f"more than {MAX_PROBLEMS:,} entries or an entry longer than {MAX_LONG_TEXT:,} characters"
+        )
     return Estimate(
         name=data["name"].strip(),
         result=data["result"].strip(),
@@ -130,43 +157,82 @@ def estimate_from_dict(data: object, origin: str) -> Estimate:
         ttc_rationale=data.get("ttc_rationale") or "",
         effective_sample_size=float(ess),
         derived_from=data.get("derived_from"),
-        problems=tuple(str(p) for p in problems) if isinstance(problems, list) else (),
+        problems=tuple(problems),
     )
+
+
+def is_link(url: object) -> bool:
+    """Whether ``url`` may become a link in a page or report: an absolute http(s) URL with a host, nothing else
+    (no ``javascript:``, ``data:``, ``file:``, relative or protocol-relative URLs)."""
+    if not isinstance(url, str) or not url or len(url) > MAX_URL or any(c.isspace() or ord(c) < 32 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in LINK_SCHEMES and bool(parts.netloc)
+
+
+def _shown(value: object, width: int = 60) -> str:
+    """A value as it may appear in a one-line message (quoted, control characters escaped, cut short)."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _kind(value: object) -> str:
+    names = {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "nothing"}
+    return names.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
 
 
 def _finding(item: object, fail) -> Finding:
     if not isinstance(item, dict):
         raise fail("expected a mapping with source, measure, percent or count/denominator")
+    for key in item:
+        if key not in _FINDING_FIELDS:
+            raise fail(f"{_shown(key)} is not a field of a finding (known: {', '.join(sorted(_FINDING_FIELDS))})")
     for key in ("source", "measure"):
         if not isinstance(item.get(key), str) or not item[key].strip():
             raise fail(f"{key} is required text")
+        if len(item[key]) > MAX_SHORT_TEXT:
+            raise fail(f"{key} is longer than {MAX_SHORT_TEXT:,} characters")
+    url = item.get("url")
+    if url is not None and not is_link(url):
+        raise fail(f"url must be an http:// or https:// address, not {_shown(url)}")
+    note = item.get("note")
+    if note is not None and not isinstance(note, str):
+        raise fail(f"note must be text, not {_kind(note)}")
+    if isinstance(note, str) and len(note) > MAX_LONG_TEXT:
+        raise fail(f"note is longer than {MAX_LONG_TEXT:,} characters")
     percent, count, denominator = item.get("percent"), item.get("count"), item.get("denominator")
     if percent is None and count is None:
         raise fail("needs a value: percent, or count and denominator")
     if percent is not None and (not _number(percent) or not 0 <= percent <= 100):
-        raise fail(f"percent must be a number in [0, 100], not {percent!r}")
+        raise fail(f"percent must be a number in [0, 100], not {_shown(percent)}")
     if (count is not None or denominator is not None) and (
         not (_whole(count) and _whole(denominator)) or denominator == 0 or count > denominator
     ):
         raise fail(
-            f"count/denominator must be whole numbers with 0 <= count <= denominator > 0, not {count}/{denominator}"
+            "count/denominator must be whole numbers with 0 <= count <= denominator > 0, "
+            f"not {_shown(count, 30)}/{_shown(denominator, 30)}"
         )
+    if denominator is not None and denominator > MAX_DENOMINATOR:
+        raise fail(f"denominator above {MAX_DENOMINATOR:.0e}")
     year = item.get("year")
     if year is not None and not _whole(year):
-        raise fail(f"year must be a whole number, not {year!r}")
+        raise fail(f"year must be a whole number, not {_shown(year)}")
     ess = item.get("effective_sample_size")
     if ess is not None and (not _number(ess) or not ess > 0):
         raise fail("effective_sample_size must be a positive number")
     return Finding(
         source=item["source"].strip(),
         measure=item["measure"].strip(),
-        url=item.get("url"),
+        url=url,
         year=year,
         percent=None if percent is None else float(percent),
         count=count,
         denominator=denominator,
         effective_sample_size=None if ess is None else float(ess),
-        note=item.get("note") or "",
+        note=note or "",
     )
 
 
@@ -180,22 +246,20 @@ def _whole(value: object) -> bool:
 
 def read_estimate(path: Path) -> Estimate:
     """Read one estimate file; YAML errors give the line and column, field errors the field."""
-    path = Path(path)
+    # Untrusted: a regular file of bounded size (never a FIFO or device), YAML without alias bombs, deep nesting,
+    # duplicate or list keys; every field is then checked by estimate_from_dict.
     text = read_text(path, MAX_YAML_BYTES)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"{path}: {where}invalid YAML ({problem})") from None
-    return estimate_from_dict(data, str(path))
+    return estimate_from_dict(load_yaml(text, str(path)), str(path))
+
+
+def estimate_yaml(estimate: Estimate) -> str:
+    """An estimate as the YAML text of its file."""
+    return yaml.safe_dump(estimate.to_dict(), sort_keys=False, allow_unicode=True, width=110)
 
 
 def write_estimate(estimate: Estimate, path: Path) -> None:
     """Write one estimate as YAML (atomically)."""
-    text = yaml.safe_dump(estimate.to_dict(), sort_keys=False, allow_unicode=True, width=110)
-    atomic_write_bytes(path, text.encode())
+    atomic_write_bytes(path, estimate_yaml(estimate).encode())
 
 
 def file_name(estimate: Estimate) -> str:

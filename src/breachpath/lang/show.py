@@ -1,6 +1,12 @@
-"""Pages for `breachpath lang show`: an asset or a step of a compiled language, inheritance resolved."""
+"""Pages for `breachpath lang show`: the assets of a compiled language, an asset, or a step, inheritance resolved.
+
+A name that is not in the language gets the nearest names (:func:`difflib.get_close_matches`, Ratcliff/Obershelp
+similarity) or, when none is close, the list of valid ones.
+"""
 
 from __future__ import annotations
+
+import difflib
 
 from breachpath.errors import NotFoundError
 from breachpath.lang.spec import LanguageSpec, Step
@@ -25,12 +31,45 @@ def expr_text(expr: dict) -> str:
     return str(expr)
 
 
+#: Valid names listed in an error when none is close to the one given (more are summarised by their count).
+_LISTED = 40
+
+
+def suggest(name: str, valid: list[str], what: str = "names") -> str:
+    """``did you mean X?`` for the nearest valid names (a different case first), else the valid names."""
+    same_case = [v for v in valid if v.lower() == name.lower()]
+    close = same_case or difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
+    if close:
+        return f"did you mean {' or '.join(close)}?"
+    if not valid:
+        return f"it has no {what}"
+    shown = ", ".join(sorted(valid)[:_LISTED])
+    return f"valid {what}: {shown}" + (f" (and {len(valid) - _LISTED} more)" if len(valid) > _LISTED else "")
+
+
 def _asset(spec: LanguageSpec, name: str):
     if name not in spec.assets:
-        close = [a for a in spec.assets if a.lower() == name.lower()]
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise NotFoundError(f"{name}: no such asset in the language{hint}")
+        hint = suggest(name, list(spec.assets), "assets")
+        raise NotFoundError(f"{name}: no such asset in the language; {hint}")
     return spec.assets[name]
+
+
+def assets_page(spec: LanguageSpec) -> dict:
+    """Every asset of the language: category, abstract, what it extends, its attack steps with inherited ones."""
+    return {
+        "type": "assets",
+        "language": {"id": spec.defines.get("id"), "version": spec.defines.get("version")},
+        "assets": [
+            {
+                "name": asset.name,
+                "category": asset.category,
+                "abstract": asset.abstract,
+                "extends": asset.extends,
+                "steps": len(spec.steps(asset.name)),
+            }
+            for asset in spec.assets.values()
+        ],
+    }
 
 
 def _step_dict(step: Step) -> dict:
@@ -76,7 +115,8 @@ def step_page(spec: LanguageSpec, asset_name: str, step_name: str) -> dict:
     _asset(spec, asset_name)
     steps = spec.steps(asset_name)
     if step_name not in steps:
-        raise NotFoundError(f"{asset_name}.{step_name}: {asset_name} has no such attack step")
+        hint = suggest(step_name, list(steps), "attack steps")
+        raise NotFoundError(f"{asset_name} has no attack step {step_name!r}; {hint}")
     page = _step_dict(steps[step_name])
     page["type_of_page"] = "step"
     page["asset"] = asset_name
@@ -86,6 +126,18 @@ def step_page(spec: LanguageSpec, asset_name: str, step_name: str) -> dict:
 def render_lang_page(page: dict) -> str:
     if page.get("type_of_page") == "step":
         return _render_step(page, f"# {page['asset']}.{page['name']}") + "\n"
+    if page.get("type") == "assets":
+        title = " ".join(str(v) for v in page["language"].values() if v) or "the language"
+        lines = [f"# Assets of {title} ({len(page['assets'])})", ""]
+        for a in page["assets"]:
+            notes = (
+                [a["category"]]
+                + (["abstract"] if a["abstract"] else [])
+                + ([f"extends {a['extends']}"] if a["extends"] else [])
+            )
+            steps = f"{a['steps']} attack step" + ("" if a["steps"] == 1 else "s")
+            lines.append(f"- {a['name']} ({'; '.join(n for n in notes if n)}): {steps}")
+        return "\n".join(lines) + "\n"
     lines = [f"# {page['name']}" + (" (abstract)" if page["abstract"] else ""), ""]
     if page["extends"]:
         lines.append(f"Extends: {' → '.join(page['extends'])}")

@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 
 from breachpath.errors import InputError
 
-MAX_DEPTH = 200
+#: Step expressions nest far less than this in real languages (coreLang and enterpriseLang: 6 levels); the limit
+#: keeps every recursive walk of an expression (checks, langspec output, graph building) far from Python's stack
+#: limit, and a langspec of such expressions within the JSON depth limit of :mod:`breachpath.fileio`.
+MAX_DEPTH = 50
+#: Tokens in one file (enterpriseLang, the largest real language: 15,000). Tokens cost ~130 bytes each while a
+#: file is parsed, so this bounds memory, whatever the file holds.
+MAX_TOKENS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -200,24 +206,22 @@ _STEP_KINDS = {"|": "or", "&": "and", "#": "defense", "E": "exist", "!E": "notEx
 _SETOPS = {"\\/": "union", "/\\": "intersection", "-": "difference"}
 _REACHING = frozenset({"->", "+>", "A>", "+A>", "R>", "+R>"})
 
-
-_STEP_KINDS = {"|": "or", "&": "and", "#": "defense", "E": "exist", "!E": "notExist"}
-_SETOPS = {"\\/": "union", "/\\": "intersection", "-": "difference"}
-_REACHING = frozenset({"->", "+>", "A>", "+A>", "R>", "+R>"})
-
-_SKIP = r"(?:\s+|//[^\n]*|/\*.*?\*/)*"
+# Blanks and comments. Every repetition is possessive or atomic (Python 3.11 re): a comment never gives characters
+# back, so a file ending in "// note" is not re-read as tokens, and no input makes the engine backtrack (each scan
+# is linear). A "/*" that no "*/" closes is not skipped: it is matched as the token kind "unclosed" and reported.
+_SKIP = r"(?:\s++|//[^\n]*+|/\*(?>.*?\*/))*+"
+_SKIP_RE = re.compile(_SKIP, re.S)
 # Each match is a token with the whitespace and comments before it, so blanks cost no match of their own.
 _TOKEN = re.compile(
     _SKIP
     + r"""
-    (?:(?P<string>"(?:[^"\\\n]|\\.)*")
+    (?:(?P<string>"(?>[^"\\\n]++|\\.)*+")
+    |(?P<unclosed>/\*)
     |(?P<op><--|-->|->|\+A>|\+R>|A>|R>|\+>|<-|!E(?![A-Za-z0-9_])|\\/|/\\|\.\.|[{}()\[\],.:=*|&#@!+\-/^])
-    |(?P<id>[A-Za-z0-9_]+))
+    |(?P<id>[A-Za-z0-9_]++))
     """,
     re.S | re.X,
 )
-_TRAILING = re.compile(_SKIP + r"\Z", re.S)
-_UNCLOSED_COMMENT = re.compile(r"/\*")
 
 
 class _Tok(tuple):
@@ -253,32 +257,60 @@ class _Parser:
 
     def _tokenize(self) -> list[_Tok]:
         text, end = self.text, len(self.text)
-        tokens = []
+        tokens: list[_Tok] = []
         append = tokens.append
+        # A scanner matches token after token, each where the last ended, and stops at the first place no token
+        # starts (finditer would search on past it, which can rescan the rest of the file from every position).
+        match = _TOKEN.scanner(text).match
         expected = 0
-        for m in _TOKEN.finditer(text):
-            if m.start() != expected:  # finditer skipped text that no token matches
-                self._bad_character(expected)
-            expected = m.end()
+        while (m := match()) is not None:
             kind = m.lastgroup
+            if kind == "unclosed":
+                raise LangError(self.pos_at(m.start(kind)), "unclosed /* comment", "syntax")
+            expected = m.end()
             append(_Tok((kind, m.group(kind), m.start(kind))))
-        if expected != end and not _TRAILING.match(text, expected):
-            skipped = re.compile(_SKIP).match(text, expected).end()
-            self._bad_character(skipped)
-        for tok, nxt in zip(tokens, tokens[1:], strict=False):
-            if tok[1] == "/" and nxt[1] == "*" and nxt[2] == tok[2] + 1:  # "/*" that no "*/" closes
-                raise LangError(self.pos_at(tok[2]), "unclosed /* comment", "syntax")
+            if len(tokens) > MAX_TOKENS:
+                raise LangError(self.pos_at(m.start(kind)), f"more than {MAX_TOKENS:,} tokens in one file", "file")
+        if expected != end:
+            stop = _SKIP_RE.match(text, expected).end()
+            if stop != end:  # not just blanks and comments after the last token
+                self.tokens = tokens
+                self._bad_character(stop)
         # Padding lets the parser look two tokens ahead without bounds checks.
         tokens.extend([_Tok(("eof", "", end))] * 3)
         return tokens
 
     def _bad_character(self, pos: int) -> None:
-        pos = re.compile(_SKIP, re.S).match(self.text, pos).end()
-        if _UNCLOSED_COMMENT.match(self.text, pos):
-            raise LangError(self.pos_at(pos), "unclosed /* comment", "syntax")
         if self.text[pos] == '"':
             raise LangError(self.pos_at(pos), "unterminated string", "syntax")
-        raise LangError(self.pos_at(pos), f"unexpected character {self.text[pos]!r}", "syntax")
+        # The character itself is shown only in a file that looks like MAL (see looks_like_mal).
+        what = (
+            f"unexpected character {self.text[pos]!r}"
+            if self.looks_like_mal()
+            else "not a MAL file: unexpected character"
+        )
+        raise LangError(self.pos_at(pos), what, "syntax")
+
+    def looks_like_mal(self) -> bool:
+        """Whether the file begins with a well-formed MAL declaration. Until it does, errors do not quote its
+        text: an ``include`` of a file that is not MAL (/etc/passwd) must not echo what the file holds."""
+        t = [(tok[0], tok[1]) for tok in self.tokens[:6]]
+        t += [("eof", "")] * (6 - len(t))
+        kinds, texts = [k for k, _ in t], [x for _, x in t]
+        if texts[0] == "category":
+            return kinds[1] == "id" and (texts[2] == "{" or (kinds[2] == "id" and texts[3] == "info"))
+        if texts[0] == "associations":
+            return texts[1] == "{"
+        if texts[0] == "include":
+            return kinds[1] == "string"
+        if texts[0] == "#":  # "#id: "…"" followed by another declaration
+            return (
+                kinds[1] == "id"
+                and texts[2] == ":"
+                and kinds[3] == "string"
+                and (texts[4] in ("#", "include", "category", "associations") or kinds[4] == "eof")
+            )
+        return False
 
     def pos_at(self, offset: int) -> Pos:
         line = bisect.bisect_right(self.line_starts, offset)
@@ -302,7 +334,13 @@ class _Parser:
 
     def error(self, expected: str, tok: _Tok | None = None) -> LangError:
         tok = tok or self.peek()
-        found = "end of file" if tok.kind == "eof" else repr(tok.text)
+        if tok.kind == "eof":
+            found = "end of file"
+        elif tok.kind == "op" or self.looks_like_mal():
+            found = repr(tok.text)
+        else:  # say what kind of token, not its text (see looks_like_mal)
+            found = "a name" if tok.kind == "id" else "a string"
+            return LangError(self.pos(tok), f"not a MAL file: expected {expected}, found {found}", "syntax")
         return LangError(self.pos(tok), f"expected {expected}, found {found}", "syntax")
 
     def expect(self, text: str) -> _Tok:
@@ -488,29 +526,43 @@ class _Parser:
 
     # -- step expressions -----------------------------------------------------------------------------
 
+    # Each method returns the expression and the depth of its tree. The tree is what later stages walk
+    # recursively, so its depth is bounded here (a.b.c… of 1,000 parts is 1,000 levels deep), as is the nesting
+    # of parentheses, which this parser walks recursively itself.
+
     def expr(self) -> Expr:
+        return self._expr()[0]
+
+    def _deeper(self, depth: int, tok: _Tok) -> int:
+        if depth > MAX_DEPTH:
+            raise LangError(self.pos(tok), f"step expression nested deeper than {MAX_DEPTH} levels", "syntax")
+        return depth
+
+    def _expr(self) -> tuple[Expr, int]:
         self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise LangError(self.pos(self.peek()), f"expression nested deeper than {MAX_DEPTH}", "syntax")
-        node = self.parts()
+        self._deeper(self.depth, self.peek())
+        node, depth = self._parts()
         while self.peek().kind == "op" and self.peek().text in _SETOPS:
             op = self.take()
-            node = SetOp(self.pos(op), _SETOPS[op.text], node, self.parts())
+            rhs, rhs_depth = self._parts()
+            node, depth = SetOp(self.pos(op), _SETOPS[op.text], node, rhs), self._deeper(max(depth, rhs_depth) + 1, op)
         self.depth -= 1
-        return node
+        return node, depth
 
-    def parts(self) -> Expr:
-        node = self.part()
+    def _parts(self) -> tuple[Expr, int]:
+        node, depth = self._part()
         while self.at("."):
-            self.take()
-            node = Collect(node.pos, node, self.part())
-        return node
+            dot = self.take()
+            rhs, rhs_depth = self._part()
+            node, depth = Collect(node.pos, node, rhs), self._deeper(max(depth, rhs_depth) + 1, dot)
+        return node, depth
 
-    def part(self) -> Expr:
+    def _part(self) -> tuple[Expr, int]:
         tok = self.peek()
+        depth = 1
         if self.at("("):
             self.take()
-            node = self.expr()
+            node, depth = self._expr()
             self.expect(")")
         elif tok.kind == "id":
             self.take()
@@ -523,14 +575,14 @@ class _Parser:
         else:
             raise self.error("a field, a step, a variable() or '('")
         if self.at("*"):
-            self.take()
-            node = Transitive(node.pos, node)
+            star = self.take()
+            node, depth = Transitive(node.pos, node), self._deeper(depth + 1, star)
         while self.at("["):
-            self.take()
+            bracket = self.take()
             sub = self.ident("an asset name")
             self.expect("]")
-            node = SubType(node.pos, node, sub.text, self.pos(sub))
-        return node
+            node, depth = SubType(node.pos, node, sub.text, self.pos(sub)), self._deeper(depth + 1, bracket)
+        return node, depth
 
     # -- associations ---------------------------------------------------------------------------------
 
@@ -601,4 +653,5 @@ class _Parser:
 
 def parse_text(text: str, path: str) -> FileDecl:
     """Parse one MAL file's text; syntax errors raise :class:`LangError` with file:line:column and the text."""
-    return _Parser(text, path).file()
+    # A byte-order mark is not part of the first line: dropped, columns count from the first real character.
+    return _Parser(text.removeprefix("\ufeff"), path).file()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from breachpath.dist import BinaryOp, Call, DistributionError, Named, Number, parse
 from breachpath.errors import InputError
 
@@ -30,16 +32,40 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _text(data: dict, where: str) -> str:
+#: Operator nesting of a TTC tree (real ones: 2); the same bound as for TTCs written in MAL.
+MAX_TTC_DEPTH = 50
+
+
+def _is_number(value: object) -> bool:
+    """A JSON number a float can hold (an integer of 400 digits cannot: it would overflow when printed)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _text(data: dict, where: str, depth: int = 1) -> str:
+    """The MAL text of a langspec TTC tree; wrong node types, names or values are one-line InputErrors."""
+    if depth > MAX_TTC_DEPTH:
+        raise InputError(f"{where}: TTC nested deeper than {MAX_TTC_DEPTH} levels")
     kind = data.get("type") if isinstance(data, dict) else None
     if kind == "number":
+        if not _is_number(data.get("value")):
+            raise InputError(f"{where}: a TTC number needs a numeric value")
         return _number(data["value"])
     if kind == "function":
-        args = data.get("arguments") or []
-        return f"{data['name']}({', '.join(_number(a) for a in args)})" if args else data["name"]
+        name, args = data.get("name"), data.get("arguments") or []
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InputError(f"{where}: a TTC function needs a name")
+        if not isinstance(args, list) or not all(_is_number(a) for a in args):
+            raise InputError(f"{where}: the arguments of TTC function {name} must be numbers")
+        return f"{name}({', '.join(_number(a) for a in args)})" if args else name
     if kind in _OPS:
-        return f"({_text(data['lhs'], where)} {_OPS[kind]} {_text(data['rhs'], where)})"
-    raise InputError(f"{where}: unknown TTC node {kind!r}")
+        return f"({_text(data.get('lhs'), where, depth + 1)} {_OPS[kind]} {_text(data.get('rhs'), where, depth + 1)})"
+    shown = repr(kind) if isinstance(kind, str) and len(kind) <= 40 else "missing or not a string"
+    raise InputError(f"{where}: unknown TTC node (type {shown})")
 
 
 def ttc_text(data: dict, where: str) -> str:

@@ -1,0 +1,203 @@
+"""Bad input through the command line: one line, exit code 2, bounded time and memory, nothing clobbered.
+
+Each row of the table below is a hostile or broken input met in an adversarial campaign against every entry
+point. The command runs in a child process under a 1.5 GiB address-space limit and a time limit; it must end with
+exit code 2 and a single line on stderr that names the path the user gave, and never a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import resource
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+MEMORY_LIMIT = 3 * 2**29  # 1.5 GiB of address space: the bombs of the campaign needed gigabytes
+TIME_LIMIT = 120  # seconds; a hang is what this catches (a normal run takes one or two)
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "breachpath" / "examples"
+
+
+def billion_laughs() -> str:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    return "\n".join(lines) + "\n"
+
+
+SCENARIO = """lang: attacklang
+model:
+  assets:
+    0: {name: internet, type: Internet}
+entry_points: ["internet:adversaryPresence"]
+targets: ["internet:adversaryPresence"]
+"""
+
+
+MAL_DEEP = (
+    '#id: "x"\n#version: "1.0.0"\ncategory C {\n  asset A {\n    | s\n      -> '
+    + ".".join(["f"] * 1000)
+    + ".s\n  }\n}\n"
+)
+
+
+def _npy() -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((3, 2), dtype=np.float32))
+    return buffer.getvalue()
+
+
+NPY = _npy()
+
+
+@dataclass
+class Case:
+    id: str
+    argv: list[str]  # "{d}" is the case's directory
+    files: dict[str, str | bytes] = field(default_factory=dict)  # name → content; "fifo" and "-> target" are special
+    names: str = ""  # the path the message must name ("{d}" allowed); the first argument's by default
+
+
+CASES = [
+    # Devices, FIFOs and symlinks to devices are refused at once, never read until memory runs out or forever.
+    Case("model-from-a-device", ["model", "validate", "/dev/zero", "--lang", "attacklang"], names="/dev/zero"),
+    Case("scenario-is-a-fifo", ["simulate", "{d}/s.yml"], {"s.yml": "fifo"}),
+    Case("scenario-links-to-a-device", ["simulate", "{d}/s.yml"], {"s.yml": "-> /dev/zero"}),
+    Case(
+        "scenario-model-is-a-device",
+        ["simulate", "{d}/s.yml"],
+        {"s.yml": "lang: attacklang\nmodel: m.yml\n", "m.yml": "-> /dev/zero"},
+        names="{d}/m.yml",
+    ),
+    Case(
+        "scenario-model-is-not-a-model-file",
+        ["simulate", "{d}/s.yml"],
+        {"s.yml": "lang: attacklang\nmodel: /etc/passwd\n"},
+    ),
+    Case("scenario-lang-is-not-a-language", ["simulate", "{d}/s.yml"], {"s.yml": "lang: /etc/passwd\nmodel: {}\n"}),
+    # Alias bombs, deep nesting, keys that are lists, duplicate ids.
+    Case("scenario-alias-bomb", ["simulate", "{d}/s.yml"], {"s.yml": billion_laughs()}),
+    Case("model-alias-bomb", ["model", "validate", "{d}/m.yml", "--lang", "attacklang"], {"m.yml": billion_laughs()}),
+    Case("scenario-deep-yaml", ["simulate", "{d}/s.yml"], {"s.yml": "[" * 50_000 + "]" * 50_000}),
+    Case(
+        "model-deep-json",
+        ["model", "validate", "{d}/m.json", "--lang", "attacklang"],
+        {"m.json": "[" * 50_000 + "]" * 50_000},
+    ),
+    Case("scenario-list-key", ["simulate", "{d}/s.yml"], {"s.yml": "[a]: 1\n"}),
+    Case(
+        "model-json-duplicate-asset-id",
+        ["model", "validate", "{d}/m.json", "--lang", "attacklang"],
+        {
+            "m.json": '{"assets": {"0": {"name": "a", "type": "Internet"}, "0": {"name": "b", "type": "Internet"}}}',
+        },
+    ),
+    # MAL: includes of devices, of files outside the language's directory, of files that are not MAL.
+    Case("include-a-device", ["lang", "compile", "{d}/main.mal"], {"main.mal": 'include "/dev/zero"\n'}, "/dev/zero"),
+    Case(
+        "include-outside-the-language",
+        ["lang", "compile", "{d}/main.mal"],
+        {"main.mal": 'include "../../../../../../../etc/passwd"\n'},
+        "{d}/main.mal",
+    ),
+    Case("expression-of-a-thousand-parts", ["lang", "compile", "{d}/main.mal"], {"main.mal": MAL_DEEP}),
+    # Saved results and graphs: not an archive, a .npy renamed, truncated, a FIFO.
+    Case("results-empty", ["results", "show", "{d}/r.npz"], {"r.npz": b""}),
+    Case("results-a-renamed-npy", ["results", "show", "{d}/r.npz"], {"r.npz": NPY}),
+    Case("results-truncated-zip", ["results", "show", "{d}/r.npz"], {"r.npz": b"PK\x03\x04" + b"\0" * 40}),
+    Case("results-a-fifo", ["report", "{d}/r.npz", "--html", "{d}/r.html"], {"r.npz": "fifo"}),
+    Case("graph-a-renamed-npy", ["graph", "show", "{d}/g.npz", "a:b"], {"g.npz": NPY}),
+    # The knowledge base: a store that is not one, a bundle that is a device.
+    Case("kb-not-a-store", ["kb", "show", "T1059", "--db", "{d}/kb.sqlite"], {"kb.sqlite": "hello"}, "{d}/kb.sqlite"),
+    Case("kb-bundle-is-a-device", ["kb", "load", "--attack", "/dev/zero", "--db", "{d}/kb.sqlite"], names="/dev/zero"),
+    # Options and values.
+    Case("seed-negative", ["simulate", "{d}/s.yml", "--seed", "-1"], {"s.yml": SCENARIO}, "--seed"),
+    Case("seed-too-large", ["simulate", "{d}/s.yml", "--seed", str(2**64)], {"s.yml": SCENARIO}, "--seed"),
+    Case("samples-a-trillion", ["simulate", "{d}/s.yml", "--samples", str(10**12)], {"s.yml": SCENARIO}, "--samples"),
+    Case(
+        "max-samples-zero",
+        ["simulate", "{d}/s.yml", "--precision", "0.1", "--max-samples", "0"],
+        {"s.yml": SCENARIO},
+        "--max-samples",
+    ),
+    Case("precision-nan", ["simulate", "{d}/s.yml", "--precision", "nan"], {"s.yml": SCENARIO}, "--precision"),
+    Case("workers-zero", ["whatif", "{d}/s.yml", "--workers", "0"], {"s.yml": SCENARIO}, "--workers"),
+    Case("horizon-nan", ["simulate", "{d}/s.yml", "--horizon", "nan,7"], {"s.yml": SCENARIO}, "--horizon"),
+    Case(
+        "ttc-that-never-completes",
+        ["simulate", "{d}/s.yml"],
+        {"s.yml": SCENARIO + 'ttc: {"Internet.adversaryPresence": "1/0"}\n'},
+    ),
+    Case(
+        "whatif-an-attack-step-as-a-defense",
+        ["whatif", "{d}/s.yml", "--defense", "internet:adversaryPresence"],
+        {"s.yml": SCENARIO},
+        "internet:adversaryPresence",
+    ),
+    # Outputs: a device is never replaced, a missing directory is not created.
+    Case("report-over-a-device", ["simulate", "{d}/s.yml", "--report", "/dev/null"], {"s.yml": SCENARIO}, "/dev/null"),
+    Case(
+        "graph-over-a-device", ["graph", "build", "{d}/s.yml", "--out", "/dev/full"], {"s.yml": SCENARIO}, "/dev/full"
+    ),
+    Case(
+        "layer-into-a-missing-directory",
+        ["simulate", "{d}/s.yml", "--navigator", "{d}/no/such/layer.json"],
+        {"s.yml": SCENARIO},
+        "{d}/no/such/layer.json",
+    ),
+]
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def _lay_out(directory: Path, files: dict[str, str | bytes]) -> None:
+    for name, text in files.items():
+        path = directory / name
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        elif text == "fifo":
+            os.mkfifo(path)
+        elif text.startswith("-> "):
+            path.symlink_to(text[3:])
+        else:
+            path.write_text(text)
+
+
+def run_cli(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BREACHPATH_HOME": kwargs.pop("home", os.environ.get("BREACHPATH_HOME", "/nonexistent"))}
+    return subprocess.run(
+        [sys.executable, "-m", "breachpath.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT,
+        preexec_fn=_limit_memory,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_gets_one_line_and_exit_code_2(case: Case, tmp_path):
+    _lay_out(tmp_path, case.files)
+    argv = [a.replace("{d}", str(tmp_path)) for a in case.argv]
+    first_path = 2 if case.argv[0] in ("model", "graph", "lang", "results") else 1
+    named = (case.names or case.argv[first_path]).replace("{d}", str(tmp_path))
+    devices = {p: os.stat(p) for p in ("/dev/null", "/dev/full", "/dev/zero")}
+    done = run_cli(argv, home=str(tmp_path / "home"))
+    lines = done.stderr.strip().splitlines()
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ") and named in lines[0], lines[0]
+    for path, before in devices.items():
+        after = os.stat(path)
+        assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino, f"{path} was replaced"
