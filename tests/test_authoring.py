@@ -21,7 +21,7 @@ from breachpath.analysis import WHATIF_RANKING, whatif
 from breachpath.demo import example_path
 from breachpath.dist import completion_problem, parse
 from breachpath.errors import InputError
-from breachpath.graph import apply_overrides, build_graph, possibly_reached, unreachable_warnings
+from breachpath.graph import apply_overrides, build_graph, find_defense, possibly_reached, unreachable_warnings
 from breachpath.lang import compile_file
 from breachpath.langs import ATTACKLANG
 from breachpath.model import check_model, complete_links, model_from_dict, nearest, validate
@@ -91,6 +91,15 @@ def test_unknown_step_on_an_asset_suggests_the_step_it_abbreviates():
         graph.find("fs1:userAccess")
 
 
+def test_an_unknown_defense_is_told_the_defenses_only():
+    graph, _ = office_graph()
+    with pytest.raises(InputError) as caught:
+        find_defense(graph, "ws-alice:mfa")
+    message = str(caught.value)
+    assert "ws-alice (Windows) has no defense 'mfa'; did you mean multiFactorAuthentication?" in message
+    assert "mfaBypassed" not in message  # an attack step: enabling it would change nothing
+
+
 def test_model_validate_suggests_types_fields_and_defenses(tmp_path):
     model = tmp_path / "m.yml"
     model.write_text(
@@ -151,7 +160,7 @@ def test_a_link_to_the_wrong_type_is_blamed_on_the_asset_that_made_it(attacklang
     complete_links(model, attacklang)
     problems = validate(model, attacklang)
     assert problems == [
-        "asset 0 (db01): accounts links to asset 1 (ana), a Person, where the association HostAccess wants a Identity"
+        "asset 0 (db01): accounts links to asset 1 (ana), a Person, where the association HostAccess wants an Identity"
     ]
     assert "hosts" not in model.assets[1].links
 

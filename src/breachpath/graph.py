@@ -78,8 +78,9 @@ class AttackGraph:
         parents = np.repeat(np.arange(self.n_nodes, dtype=np.int32), np.diff(self.child_ptr))
         return np.stack([parents, self.child_idx], axis=1)
 
-    def find(self, text: str) -> int:
-        """The node called ``asset:step`` or ``asset.step`` (asset by name, or by id)."""
+    def find(self, text: str, defense: bool = False) -> int:
+        """The node called ``asset:step`` or ``asset.step`` (asset by name, or by id). With ``defense``, an unknown
+        name is told apart from defenses and the suggestions are the asset's defenses."""
         asset_part, sep, step_part = (
             text.replace(":", ".", 1).rpartition(".") if ":" not in text else text.partition(":")
         )
@@ -97,9 +98,11 @@ class AttackGraph:
         if nodes.size == 0:
             types = ", ".join(sorted(set(self.asset_types[candidates])))
             # The steps this asset has in this graph (a pruned graph may lack some of its type's steps).
-            valid = self.step_names[np.unique(self.step[on_asset])].tolist()
-            hint = did_you_mean(step_part, valid, "attack steps")
-            raise InputError(f"{text}: {asset_part} ({types}) has no attack step {step_part!r}{hint}")
+            kinds = on_asset & (self.kind == 2) if defense else on_asset
+            valid = self.step_names[np.unique(self.step[kinds])].tolist()
+            what = "defense" if defense else "attack step"
+            hint = did_you_mean(step_part, valid, f"{what}s")
+            raise InputError(f"{text}: {asset_part} ({types}) has no {what} {step_part!r}{hint}")
         return int(nodes[0])
 
     def node(self, index: int) -> dict:
@@ -638,7 +641,7 @@ def not_a_defense(graph: AttackGraph, node: int, text: str) -> str:
 
 def find_defense(graph: AttackGraph, text: str) -> int:
     """The defense node called ``asset:defense``; an attack step is refused (enabling it would change nothing)."""
-    node = graph.find(text)
+    node = graph.find(text, defense=True)
     if graph.kind[node] != 2:
         raise InputError(not_a_defense(graph, node, text))
     return node

@@ -331,8 +331,9 @@ def validate(model: Model, spec) -> list[str]:
                     subtype[key] = other.type in spec.assets and spec.is_subtype(other.type, info.target)
                 if other.type in spec.assets and not subtype[key]:
                     problems.append(
-                        f"{where(asset)}: {field_name} links to asset {other.id} ({other.name}), a {other.type}, "
-                        f"where the association {info.association} wants a {info.target}"
+                        f"{where(asset)}: {field_name} links to asset {other.id} ({other.name}), "
+                        f"{_article(other.type)}, where the association {info.association} wants "
+                        f"{_article(info.target)}"
                     )
         for field_name, info in fields.items():
             count = len(asset.links.get(field_name, []))
@@ -360,3 +361,8 @@ def check_model(model: Model, spec, origin: str | None = None) -> None:
     problems = validate(model, spec)
     if problems:
         raise InputError(problems_line(origin or model.origin, problems))
+
+
+def _article(noun: str) -> str:
+    """'a Host', 'an Identity' (by the first letter: good enough for type names)."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
