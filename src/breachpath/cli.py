@@ -653,6 +653,72 @@ def lang_compile(
     _markdown("\n".join(lines) + "\n")
 
 
+@lang_app.command("coverage")
+def lang_coverage(
+    lang: Annotated[
+        Path,
+        typer.Option("--lang", "-l", help="The language: a .mal file, langspec.json, .mar, or a built-in: attacklang."),
+    ] = Path("attacklang"),
+    navigator: Annotated[
+        Path | None, typer.Option("--navigator", help="Write an ATT&CK Navigator layer of the covered techniques.")
+    ] = None,
+    db: DbOption = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """Which ATT&CK techniques, tactics and mitigations and which D3FEND techniques a language models."""
+    from breachpath.kb.store import default_db_path
+    from breachpath.lang.coverage import coverage
+
+    _check_outputs(navigator)
+    spec = _language(lang)
+    db_path = db or default_db_path()
+    if db is not None and not db_path.is_file():
+        raise InputError(f"{db}: no knowledge base here (build one with `breachpath kb load`)")
+    kb = _open(db_path) if db_path.is_file() else None
+    try:
+        result = coverage(spec, kb)
+        if navigator is not None:
+            from breachpath.navigator import coverage_layer
+
+            _write_json(coverage_layer(result, kb), navigator)
+    finally:
+        if kb is not None:
+            kb.close()
+    if fmt is ListFormat.json:
+        _json(result)
+    else:
+        _print_coverage(result)
+    if navigator is not None:
+        _err(f"wrote the Navigator layer to {navigator}")
+
+
+def _print_coverage(result: dict) -> None:
+    counts, totals = result["counts"], result.get("totals")
+    of = f" of {totals['techniques']} ({counts['share_of_techniques']:.1%})" if totals else ""
+    kb = result["knowledge_base"]
+    lines = [
+        f"# ATT&CK coverage of {result['language']}",
+        "",
+        f"- techniques and sub-techniques: {counts['techniques']}{of}: {counts['parent_techniques']} techniques, "
+        f"{counts['sub_techniques']} sub-techniques",
+        f"- tactics: {counts['tactics']}" + (f" of {totals['tactics']}" if totals else ""),
+        f"- mitigations: {counts['mitigations']} ({', '.join(result['mitigations']) or 'none'})",
+        f"- D3FEND techniques: {counts['d3fend']} ({', '.join(result['d3fend']) or 'none'})",
+        f"- knowledge base: ATT&CK {kb['attack_version']} ({kb['path']})" if kb else f"- {result['note']}",
+    ]
+    for tactic in result.get("by_tactic", []):
+        lines += ["", f"## {tactic['name']} ({tactic['id']}): {len(tactic['techniques'])}", ""]
+        lines += [
+            f"- {t} {result['names'].get(t) or ''}: {', '.join(result['steps'][t])}" for t in tactic["techniques"]
+        ]
+    if not result.get("by_tactic"):
+        lines += ["", "Techniques: " + (", ".join(result["techniques"]) or "none")]
+    if result["not_live"]:
+        lines += ["", "## Not live in the knowledge base", ""]
+        lines += [f"- {n['id']} ({n['status']}): {', '.join(n['steps'])}" for n in result["not_live"]]
+    _markdown("\n".join(lines) + "\n")
+
+
 @lang_app.command("show")
 def lang_show(
     lang: Annotated[

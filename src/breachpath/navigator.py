@@ -154,6 +154,37 @@ def simulation_layer(graph, sim, name: str, kb=None, targets: int | None = None,
     )
 
 
+def coverage_layer(covered: dict, kb=None) -> dict:
+    """The techniques a language models (:func:`breachpath.lang.coverage.coverage`), each annotated with the steps
+    that model it; a technique named by a revoked or deprecated id is left out (the Navigator would not show it)."""
+    not_live = {entry["id"] for entry in covered.get("not_live", [])}
+    scores = {
+        attack_id: {
+            "score": 1,
+            "comment": "Modelled by " + ", ".join(covered["steps"][attack_id]) + ".",
+            "metadata": [{"name": "steps", "value": ", ".join(covered["steps"][attack_id])}],
+        }
+        for attack_id in covered["techniques"]
+        if attack_id not in not_live
+    }
+    counts = covered["counts"]
+    attack_version = kb.attack_version("enterprise-attack") if kb is not None else None
+    return layer(
+        f"breachpath: coverage of {covered['language']}",
+        technique_objects(scores, kb),
+        description=f"{counts['techniques']} ATT&CK techniques and sub-techniques modelled by {covered['language']}.",
+        attack_version=attack_version,
+        gradient={"colors": ["#ffffff", GRADIENT["colors"][2]], "minValue": 0, "maxValue": 1},
+        legend=[{"label": "modelled", "color": GRADIENT["colors"][2]}],
+        metadata=[
+            {"name": "language", "value": covered["language"]},
+            {"name": "tactics", "value": str(counts["tactics"])},
+            {"name": "mitigations", "value": str(counts["mitigations"])},
+            {"name": "D3FEND techniques", "value": str(counts["d3fend"])},
+        ],
+    )
+
+
 def group_layer(kb, group_id: str) -> dict:
     """A group's techniques (direct, and through its campaigns), each with how the group uses it."""
     found = kb.group_techniques(group_id)

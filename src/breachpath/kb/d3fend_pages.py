@@ -238,6 +238,21 @@ class D3fendQueries:
         names.update(dict(live))
         return names
 
+    def d3fend_ids(self, keys: list[str]) -> dict[str, str]:
+        """The d3fend-id (``D3-NTA``) of each live defensive technique named by id or by class name; keys that name
+        none are left out."""
+        out: dict[str, str] = {}
+        for key in keys:
+            column = "d3fend_id" if D3FEND_ID.match(key) else "name"
+            row = self.con.execute(
+                f"SELECT d3fend_id FROM d3f_classes WHERE {column} = ? AND kind = 'defensive-technique' "
+                "AND deprecated = 0 AND d3fend_id IS NOT NULL",
+                (key,),
+            ).fetchone()
+            if row is not None:
+                out[key] = row[0]
+        return out
+
     def d3fend_labels(self, rows: list[dict]) -> dict[str, str]:
         """Labels of the classes named in countermeasure rows (for human views; JSON rows keep names)."""
         names = sorted(

@@ -584,6 +584,51 @@ class KnowledgeBase(D3fendQueries):
             for r in self.con.execute(sql, (query, limit))
         ]
 
+    def attack_status(self, attack_ids: list[str]) -> dict[str, dict]:
+        """For each ATT&CK id (technique or mitigation, by prefix): ``status`` (live, revoked, deprecated, or
+        "unknown"), ``name``, and for techniques their ``tactics`` ({id, name, shortname}) — how a language's
+        coverage is measured (:func:`breachpath.lang.coverage.coverage`)."""
+        out: dict[str, dict] = {}
+        for attack_id in attack_ids:
+            kind = kind_of_id(attack_id.upper())
+            rows = [r for r in self._objects_with_id(attack_id) if kind is None or r[2] == kind]
+            live = [r for r in rows if not r[10] and not r[11]]
+            if live:
+                row = live[0]
+                entry = {"status": "live", "name": row[4]}
+                if row[2] == "technique":
+                    entry["tactics"] = [{k: t[k] for k in ("id", "name", "shortname")} for t in self._tactics(row[0])]
+            elif rows:
+                entry = {"status": "revoked" if rows[0][10] else "deprecated", "name": rows[0][4]}
+            else:
+                entry = {"status": "unknown", "name": None}
+            out[attack_id] = entry
+        return out
+
+    def tactic_order(self, domain: str = "enterprise-attack") -> dict[str, int]:
+        """Tactic ids in the order of the domain's matrix (Reconnaissance first … Impact last)."""
+        rows = self.con.execute(
+            "SELECT t.attack_id, min(json_extract(l.extra, '$.order')) FROM links l "
+            "JOIN objects m ON m.id = l.src JOIN objects t ON t.id = l.dst "
+            "WHERE l.rel = 'has-tactic' AND m.domains LIKE ? GROUP BY t.attack_id",
+            (f'%"{domain}"%',),
+        ).fetchall()
+        return {r[0]: r[1] for r in rows if r[0] is not None and r[1] is not None}
+
+    def technique_totals(self, domain: str = "enterprise-attack") -> dict[str, int]:
+        """Live techniques and sub-techniques of a domain, and its tactics (the denominators of coverage)."""
+        like = f'%"{domain}"%'
+        techniques, subs = self.con.execute(
+            "SELECT count(*), sum(attack_id LIKE '%.%') FROM objects "
+            "WHERE kind = 'technique' AND revoked = 0 AND deprecated = 0 AND domains LIKE ?",
+            (like,),
+        ).fetchone()
+        return {
+            "techniques": techniques or 0,
+            "sub_techniques": subs or 0,
+            "tactics": len(self.tactic_order(domain)),
+        }
+
     def count(self, kind: str, include_revoked: bool = False) -> int:
         """How many objects of ``kind`` :meth:`export` yields."""
         sql = "SELECT count(*) FROM objects WHERE kind = ?"
