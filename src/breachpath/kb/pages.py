@@ -605,6 +605,41 @@ class KnowledgeBase(D3fendQueries):
             out[attack_id] = entry
         return out
 
+    def technique_table(self, domain: str = "enterprise-attack") -> list[dict]:
+        """Every live technique and sub-technique of ``domain`` with what a language generator needs: ``id``,
+        ``name``, ``platforms``, ``tactics`` (short names), ``mitigations`` (ids of the live mitigations with a live
+        ``mitigates`` relationship to it), in id order. Three queries, whatever the number of techniques."""
+        like = f'%"{domain}"%'
+        rows = self.con.execute(
+            "SELECT id, attack_id, name, platforms FROM objects WHERE kind = 'technique' AND revoked = 0 "
+            "AND deprecated = 0 AND domains LIKE ? AND attack_id IS NOT NULL",
+            (like,),
+        ).fetchall()
+        tactics: dict[int, list[str]] = {}
+        for obj, shortname in self.con.execute(
+            "SELECT l.src, json_extract(t.extra, '$.x_mitre_shortname') FROM links l JOIN objects t ON t.id = l.dst "
+            "WHERE l.rel = 'in-tactic' AND t.domains LIKE ?",
+            (like,),
+        ):
+            tactics.setdefault(obj, []).append(shortname)
+        mitigations: dict[int, list[str]] = {}
+        for obj, attack_id in self.con.execute(
+            "SELECT l.dst, m.attack_id FROM links l JOIN objects m ON m.id = l.src WHERE l.rel = 'mitigates' "
+            "AND l.live = 1 AND m.kind = 'mitigation' AND m.revoked = 0 AND m.deprecated = 0 AND m.attack_id IS NOT NULL"
+        ):
+            mitigations.setdefault(obj, []).append(attack_id)
+        table = [
+            {
+                "id": r[1],
+                "name": r[2],
+                "platforms": orjson.loads(r[3]),
+                "tactics": sorted(set(tactics.get(r[0], []))),
+                "mitigations": sorted(set(mitigations.get(r[0], []))),
+            }
+            for r in rows
+        ]
+        return sorted(table, key=lambda t: _id_sort_key(t))
+
     def tactic_order(self, domain: str = "enterprise-attack") -> dict[str, int]:
         """Tactic ids in the order of the domain's matrix (Reconnaissance first … Impact last)."""
         rows = self.con.execute(
