@@ -1,0 +1,136 @@
+"""MAL for attacklang's technique layer: attacker states whose doors are ATT&CK techniques, gated by mitigations.
+
+For one asset type, :func:`render_states` writes, per state, an attempt step (what hand-written steps lead to) whose
+children are the state's doors, one AND step per technique with the attempt and every gating mitigation's
+"bypassed" step as parents, each leading to the state. :func:`render_mitigations` writes each gating mitigation
+once per asset type: the defense (off unless a model switches it on), ``defeat… [Bernoulli(1 − effectiveness)]``
+reached from every attempt it gates, and the bypassed step.
+
+The doors take no time: the state keeps its own calibrated TTC (written by hand beside it), so a state reached
+through 30 doors is no faster than through 3 (DESIGN.md, "time lives in the state; techniques are the doors").
+Closing a door is a mitigation that holds; closing them all makes the state unreachable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from breachpath.langs.techniques import Door
+
+
+@dataclass(frozen=True)
+class Effectiveness:
+    """A mitigation's effectiveness and where it comes from (an estimate file, or the stated default)."""
+
+    value: float
+    source: str
+
+
+#: A mitigation without evidence: the uninformed Beta(1, 1) prior's mean, said as such.
+DEFAULT_EFFECTIVENESS = Effectiveness(0.5, "No evidence in the catalog: the uninformed Beta(1, 1) prior's 50%.")
+
+
+def camel(text: str) -> str:
+    """A MAL identifier in lower camel case from a technique or mitigation name ("OS Credential Dumping" →
+    "osCredentialDumping", "Command and Scripting Interpreter: PowerShell" → "commandAndScriptingInterpreterPowerShell")."""
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", text) if w]
+    if not words:
+        raise ValueError(f"no identifier in {text!r}")
+    ident = words[0].lower() + "".join(w[:1].upper() + w[1:] for w in words[1:])
+    return ident if ident[0].isalpha() else f"t{ident}"
+
+
+def attack_url(attack_id: str) -> str:
+    kind = "mitigations" if attack_id.startswith("M") else "techniques"
+    return f"https://attack.mitre.org/{kind}/{attack_id.replace('.', '/')}/"
+
+
+def attempt_step(state: str) -> str:
+    return f"{state}Attempt"
+
+
+def door_step(state: str, door: Door, full_name: str) -> str:
+    """``credentialAccessViaOsCredentialDumpingLsassMemory``: a technique can open several states on one asset
+    (Scheduled Task: execution, persistence, privilege escalation), so the state is part of the name."""
+    name = camel(full_name)
+    return f"{state}Via{name[0].upper()}{name[1:]}"
+
+
+def mitigation_steps(mitigation: str, name: str) -> tuple[str, str, str]:
+    """The defense, its defeat step and its bypassed step, e.g. ``m1032MultiFactorAuthentication``."""
+    base = f"{mitigation.lower()}{camel(name)[0].upper()}{camel(name)[1:]}"
+    return base, f"defeat{base[0].upper()}{base[1:]}", f"{base}Bypassed"
+
+
+def render_states(
+    states: dict[str, list[Door]],
+    names: dict[str, str],
+    mitigation_names: dict[str, str],
+    indent: str = "    ",
+) -> str:
+    """Attempt and door steps for ``{state: doors}`` on one asset type. ``names`` gives each technique's full name
+    ("Command and Scripting Interpreter: PowerShell"), ``mitigation_names`` each mitigation's."""
+    lines: list[str] = []
+    for state, doors in states.items():
+        door_names = [door_step(state, d, names[d.id]) for d in doors]
+        defeats = sorted({mitigation_steps(m, mitigation_names[m])[1] for d in doors for m in d.mitigations})
+        lines += [f"{indent}| {attempt_step(state)}", f'{indent}  user info: "The adversary tries to reach {state}."']
+        children = door_names + defeats
+        if children:
+            lines.append(f"{indent}  ->  " + f",\n{indent}      ".join(children))
+        lines.append("")
+        for door, step in zip(doors, door_names, strict=True):
+            kind = "&" if door.mitigations else "|"
+            lines += [
+                f"{indent}{kind} {step}",
+                f'{indent}  user info: "{names[door.id]}, {attack_url(door.id)}"',
+            ]
+            if door.mitigations:
+                gates = ", ".join(door.mitigations)
+                lines.append(f'{indent}  developer info: "A door to {state}; mitigated by {gates}."')
+            lines += [f"{indent}  ->  {state}", ""]
+    return "\n".join(lines)
+
+
+def render_mitigations(
+    states: dict[str, list[Door]],
+    names: dict[str, str],
+    mitigation_names: dict[str, str],
+    effectiveness: dict[str, Effectiveness],
+    indent: str = "    ",
+) -> str:
+    """Each mitigation gating any door in ``states``, once: defense, defeat step, bypassed step."""
+    gated: dict[str, list[str]] = {}
+    for state, doors in states.items():
+        for door in doors:
+            for m in door.mitigations:
+                gated.setdefault(m, []).append(door_step(state, door, names[door.id]))
+    lines: list[str] = []
+    for m in sorted(gated):
+        defense, defeat, bypassed = mitigation_steps(m, mitigation_names[m])
+        found = effectiveness.get(m, DEFAULT_EFFECTIVENESS)
+        lines += [
+            f"{indent}# {defense}",
+            f'{indent}  user info: "{mitigation_names[m]}, {attack_url(m)}"',
+            f"{indent}  ->  {bypassed}",
+            "",
+            f"{indent}| {defeat} [Bernoulli({1 - found.value:.4f})]",
+            f'{indent}  modeler info: "{found.source} Effectiveness {found.value:.2%}; defeated otherwise."',
+            f"{indent}  ->  {bypassed}",
+            "",
+            f"{indent}| {bypassed}",
+            f"{indent}  ->  " + f",\n{indent}      ".join(gated[m]),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def full_names(techniques: list[dict]) -> dict[str, str]:
+    """Each technique's full name: a sub-technique's is its parent's name, a colon and its own."""
+    by_id = {t["id"]: t["name"] for t in techniques}
+    out = {}
+    for attack_id, name in by_id.items():
+        parent = attack_id.split(".")[0]
+        out[attack_id] = f"{by_id[parent]}: {name}" if "." in attack_id and parent in by_id else name
+    return out

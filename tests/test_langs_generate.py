@@ -1,0 +1,108 @@
+"""The technique layer's MAL: doors to a state take no time, so more doors never make the attacker faster, and
+mitigations that hold close them (DESIGN.md, modelling conventions). Checked through the engine on real doors
+selected from ATT&CK v18.1."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from breachpath.graph import apply_overrides, build_graph
+from breachpath.lang import compile_text
+from breachpath.langs.generate import Effectiveness, camel, full_names, render_mitigations, render_states
+from breachpath.langs.techniques import read_mapping, select_doors
+from breachpath.model import Model, ModelAsset
+from breachpath.sim import simulate
+
+
+@pytest.fixture(scope="module")
+def table(kb18) -> list[dict]:
+    return kb18.technique_table()
+
+
+@pytest.fixture(scope="module")
+def windows(table) -> dict:
+    doors = select_doors(read_mapping(), table)
+    return {state: found for (asset, state), found in doors.items() if asset == "Windows"}
+
+
+@pytest.fixture(scope="module")
+def mitigation_names(kb18) -> dict[str, str]:
+    return {row["id"]: row["name"] for row in kb18.export("mitigation")}
+
+
+def language(states: dict, names: dict, mitigation_names: dict, effectiveness: dict | None = None) -> str:
+    """One asset type, Box, with the given states (each with a hand-written TTC) behind their doors."""
+    attempts = ", ".join(f"{s}Attempt" for s in states)
+    own = "\n".join(f"    | {s} [Exponential(0.5)]" for s in states)
+    return (
+        '#id: "org.test.doors"\n#version: "1.0.0"\ncategory C {\n  asset Box {\n'
+        f"    | access\n      ->  {attempts}\n\n"
+        + render_states(states, names, mitigation_names)
+        + "\n"
+        + own
+        + "\n\n"
+        + render_mitigations(states, names, mitigation_names, effectiveness or {})
+        + "\n  }\n}\n"
+    )
+
+
+def run(text: str, state: str, defenses: dict | None = None) -> np.ndarray:
+    spec = compile_text(text, "doors.mal")
+    graph = build_graph(spec, Model({0: ModelAsset(0, "box", "Box")}))
+    apply_overrides(graph, defenses or {}, {})
+    return simulate(graph, [graph.find("box:access")], [graph.find(f"box:{state}")], samples=2000, seed=7).times[:, 0]
+
+
+def test_duplicating_doors_leaves_the_time_to_the_state_unchanged(windows, table, mitigation_names):
+    names = full_names(table)
+    doors = windows["credentialAccess"][:5]
+    copies = [dataclasses.replace(d, id=f"{d.id}.9{i}") for i, d in enumerate(doors)]
+    names = {**names, **{c.id: names[d.id] + " again" for c, d in zip(copies, doors, strict=True)}}
+    few = run(language({"credentialAccess": doors}, names, mitigation_names), "credentialAccess")
+    many = run(language({"credentialAccess": doors + copies}, names, mitigation_names), "credentialAccess")
+    np.testing.assert_array_equal(few, many)
+    assert np.isfinite(few).all()  # every mitigation is off by default: every door is open
+
+
+def test_mitigations_that_hold_close_every_door(windows, table, mitigation_names):
+    names = full_names(table)
+    # Doors from any Windows state serve as doors to this one: a few with a single gate, a few with several.
+    every = {d.id: d for found in windows.values() for d in found}.values()
+    doors = [d for d in every if len(d.mitigations) == 1][:3] + [d for d in every if len(d.mitigations) > 1][:5]
+    certain = {m: Effectiveness(1.0, "test: always holds") for d in doors for m in d.mitigations}
+    text = language({"credentialAccess": doors}, names, mitigation_names, certain)
+    spec = compile_text(text, "doors.mal")
+    defenses = {
+        f"box:{step}": 1.0 for step, s in spec.steps("Box").items() if s.kind == "defense"
+    }  # every gating mitigation on
+    closed = run(text, "credentialAccess", defenses)
+    assert not np.isfinite(closed).any()
+    # One mitigation off again: a door it alone gates opens; one whose doors all have other gates stays shut.
+    defense_of = {step[4:9].upper(): step for step in defenses}  # "box:m1026…" → M1026
+    sole = sorted({d.mitigations[0] for d in doors if len(d.mitigations) == 1})
+    assert sole, "the test needs a door with a single gate"
+    assert np.isfinite(run(text, "credentialAccess", {**defenses, defense_of[sole[0]]: 0.0})).all()
+    shared = [m for m in defense_of if all(len(d.mitigations) > 1 for d in doors if m in d.mitigations)]
+    if shared:
+        assert not np.isfinite(run(text, "credentialAccess", {**defenses, defense_of[shared[0]]: 0.0})).any()
+
+
+def test_every_windows_state_compiles_with_unique_step_names(windows, table, mitigation_names):
+    text = language(windows, full_names(table), mitigation_names)
+    spec = compile_text(text, "windows.mal")
+    steps = spec.steps("Box")
+    doors = sum(len(found) for found in windows.values())
+    assert doors > 500
+    assert sum(1 for s in steps.values() if "Via" in s.name) == doors
+    # each door carries its technique's id for coverage, through its ATT&CK URL
+    ids = {i for s in steps.values() for i in s.attack_ids if i.startswith("T")}
+    assert ids == {d.id for found in windows.values() for d in found}
+
+
+def test_names_are_mal_identifiers():
+    assert camel("OS Credential Dumping") == "osCredentialDumping"
+    assert camel("Command and Scripting Interpreter: PowerShell") == "commandAndScriptingInterpreterPowerShell"
+    assert camel("Pre-OS Boot: System Firmware") == "preOSBootSystemFirmware"
