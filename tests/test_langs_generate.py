@@ -106,3 +106,45 @@ def test_names_are_mal_identifiers():
     assert camel("OS Credential Dumping") == "osCredentialDumping"
     assert camel("Command and Scripting Interpreter: PowerShell") == "commandAndScriptingInterpreterPowerShell"
     assert camel("Pre-OS Boot: System Firmware") == "preOSBootSystemFirmware"
+
+
+def host_template(states: list[str]) -> str:
+    """Host with its states (hand-written: a TTC each) and attempt steps; the subtypes get their doors."""
+    attempts = ",\n          ".join(f"{s}Attempt" for s in states)
+    own = "\n\n".join(f"    | {s} [Exponential(1)]" for s in states)
+    subtypes = "\n".join(
+        f"  asset {name} extends Host {{\n    //@doors\n  }}\n" for name in ("Windows", "Linux", "MacOS")
+    )
+    return (
+        '#id: "org.test.generated"\n#version: "1.0.0"\n\ncategory Hosts {\n  abstract asset Host {\n'
+        f"    | access\n      ->  {attempts}\n\n    //@attempts\n\n{own}\n  }}\n\n{subtypes}}}\n"
+    )
+
+
+def test_a_language_generated_from_a_template_compiles_and_is_reproducible(kb18, table, mitigation_names):
+    from breachpath.langs.generate import abstract_states_of, generate_language
+
+    mapping = read_mapping()
+    doors = select_doors(mapping, table)
+    states = abstract_states_of(mapping)
+    template = host_template(states["Host"])
+    args = (doors, full_names(table), mitigation_names, {}, states)
+    text = generate_language(template, *args)
+    assert text == generate_language(template, *args)
+    spec = compile_text(text, "generated.mal")
+    for asset in ("Windows", "Linux", "MacOS"):
+        modelled = {i for s in spec.steps(asset).values() for i in s.attack_ids if i.startswith("T")}
+        assert modelled == {d.id for (owner, _), found in doors.items() if owner == asset for d in found}, asset
+    # A Windows host is reached in every state through its doors, each in the state's own time.
+    graph = build_graph(spec, Model({0: ModelAsset(0, "ws", "Windows")}))
+    result = simulate(
+        graph, [graph.find("ws:access")], [graph.find(f"ws:{s}") for s in states["Host"]], samples=500, seed=1
+    )
+    assert np.isfinite(result.times).all()
+
+
+def test_a_marker_outside_an_asset_is_refused():
+    from breachpath.langs.generate import generate_language
+
+    with pytest.raises(ValueError, match="not inside an asset"):
+        generate_language("//@doors\n", {}, {}, {})

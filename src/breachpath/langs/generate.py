@@ -134,3 +134,59 @@ def full_names(techniques: list[dict]) -> dict[str, str]:
         parent = attack_id.split(".")[0]
         out[attack_id] = f"{by_id[parent]}: {name}" if "." in attack_id and parent in by_id else name
     return out
+
+
+# -- a whole language from a template ------------------------------------------------------------------------
+
+#: In a template, ``//@doors`` inside a concrete asset's body becomes its states' attempt and door steps and its
+#: mitigations; ``//@attempts`` inside an abstract asset's body declares the attempt steps its subtypes fill in.
+_MARKER = re.compile(r"^(?P<indent>[ \t]*)//@(?P<what>doors|attempts)[ \t]*$", re.MULTILINE)
+_ASSET = re.compile(r"^[ \t]*(?:abstract[ \t]+)?asset[ \t]+(?P<name>[A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+
+
+def generate_language(
+    template: str,
+    doors: dict[tuple[str, str], list[Door]],
+    names: dict[str, str],
+    mitigation_names: dict[str, str],
+    effectiveness: dict[str, Effectiveness] | None = None,
+    abstract_states: dict[str, list[str]] | None = None,
+    header: str = "",
+) -> str:
+    """The template with every marker expanded, in order (the same inputs give the same text). ``doors`` is
+    :func:`~breachpath.langs.techniques.select_doors`' result; ``abstract_states`` names, per abstract asset, the
+    states whose attempt steps it declares (its subtypes redefine them with their doors)."""
+    effectiveness = effectiveness or {}
+    abstract_states = abstract_states or {}
+    out: list[str] = [header] if header else []
+    position = 0
+    for marker in _MARKER.finditer(template):
+        out.append(template[position : marker.start()])
+        owners = list(_ASSET.finditer(template, 0, marker.start()))
+        if not owners:
+            raise ValueError(f"//@{marker['what']} at offset {marker.start()} is not inside an asset")
+        asset = owners[-1]["name"]
+        indent = marker["indent"]
+        if marker["what"] == "attempts":
+            states = abstract_states.get(asset, [])
+            out.append("\n\n".join(f"{indent}| {attempt_step(s)}" for s in states))
+        else:
+            states = {state: found for (owner, state), found in doors.items() if owner == asset}
+            out.append(render_states(states, names, mitigation_names, indent).rstrip("\n"))
+            mitigations = render_mitigations(states, names, mitigation_names, effectiveness, indent).rstrip("\n")
+            if mitigations:
+                out.append("\n\n" + mitigations)
+        position = marker.end()
+    out.append(template[position:])
+    return "".join(out)
+
+
+def abstract_states_of(mapping) -> dict[str, list[str]]:
+    """Per abstract asset of the mapping table, the states declared on it (in table order)."""
+    from breachpath.langs.techniques import SUBTYPES
+
+    out: dict[str, list[str]] = {}
+    for state in mapping.states:
+        if state.asset in SUBTYPES and state.only is None:
+            out.setdefault(state.asset, []).append(state.state)
+    return out
