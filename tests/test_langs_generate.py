@@ -148,3 +148,37 @@ def test_a_marker_outside_an_asset_is_refused():
 
     with pytest.raises(ValueError, match="not inside an asset"):
         generate_language("//@doors\n", {}, {}, {})
+
+
+def test_d3fend_gates_are_the_inferred_hardening_and_isolation_and_coverage_counts_them(kb_full, mitigation_names):
+    """Doors gated by ATT&CK mitigations and by the D3FEND techniques the ontology's inference links to them
+    (Harden, Isolate); the generated language's coverage is exactly what was selected."""
+    from breachpath.lang.coverage import coverage
+    from breachpath.langs.generate import abstract_states_of, generate_language
+    from breachpath.langs.techniques import D3FEND_GATE_TACTICS, add_d3fend, countermeasures_for, door_summary
+
+    table = kb_full.technique_table()
+    mapping = read_mapping()
+    host = {
+        key: found for key, found in select_doors(mapping, table).items() if key[0] in ("Windows", "Linux", "MacOS")
+    }
+    rows = countermeasures_for(kb_full, door_summary(host)["techniques"])
+    doors = add_d3fend(host, rows)
+    for found in doors.values():
+        for door in found:
+            inferred = {r["d3fend_id"] for r in rows[door.id] if r["tactic"] in D3FEND_GATE_TACTICS}
+            assert set(door.d3fend) == inferred, door.id
+    summary = door_summary(doors)
+    assert len(summary["d3fend"]) >= 15
+    classes = {r["d3fend_id"]: r["defensive_technique"] for found in rows.values() for r in found}
+    labels = kb_full.d3fend_labels([r for found in rows.values() for r in found])
+    gate_names = {**mitigation_names, **{i: labels.get(c, c) for i, c in classes.items()}}
+    states = abstract_states_of(mapping)
+    text = generate_language(
+        host_template(states["Host"]), doors, full_names(table), gate_names, {}, states, d3fend_classes=classes
+    )
+    measured = coverage(compile_text(text, "generated.mal"), kb_full)
+    assert measured["techniques"] == summary["techniques"]
+    assert measured["mitigations"] == summary["mitigations"]
+    assert measured["d3fend"] == summary["d3fend"]
+    assert measured["not_live"] == [] and len(measured["tactics"]) >= 11  # a technique may serve other tactics too

@@ -13,7 +13,7 @@ from breachpath.lang.spec import LanguageSpec
 
 # D3FEND techniques are named by id (D3-NTA) or by their ontology URL (…/technique/d3f:NetworkTrafficAnalysis/).
 _D3FEND_ID = re.compile(r"(?<![A-Za-z0-9-])(D3-[A-Z0-9]+)(?![A-Za-z0-9-])")
-_D3FEND_URL = re.compile(r"d3fend\.mitre\.org/(?:technique|dao/artifact)/d3f:([A-Za-z0-9]+)")
+_D3FEND_URL = re.compile(r"d3fend\.mitre\.org/(?:technique|dao/artifact)/d3f:([A-Za-z0-9_.-]+?)/?(?=[\s,\"']|$)")
 
 
 def language_ids(spec: LanguageSpec) -> dict[str, dict[str, list[str]]]:

@@ -57,38 +57,48 @@ def door_step(state: str, door: Door, full_name: str) -> str:
     return f"{state}Via{name[0].upper()}{name[1:]}"
 
 
-def mitigation_steps(mitigation: str, name: str) -> tuple[str, str, str]:
-    """The defense, its defeat step and its bypassed step, e.g. ``m1032MultiFactorAuthentication``."""
-    base = f"{mitigation.lower()}{camel(name)[0].upper()}{camel(name)[1:]}"
+def gate_steps(gate: str, name: str) -> tuple[str, str, str]:
+    """A gate's defense, defeat step and bypassed step, e.g. ``m1032MultiFactorAuthentication`` for an ATT&CK
+    mitigation, ``d3NTANetworkTrafficAnalysis`` for a D3FEND technique."""
+    words = camel(name)
+    base = f"{camel(gate)}{words[0].upper()}{words[1:]}"
     return base, f"defeat{base[0].upper()}{base[1:]}", f"{base}Bypassed"
+
+
+def gate_url(gate: str, d3fend_classes: dict[str, str]) -> str:
+    """ATT&CK's page of a mitigation; D3FEND's of a defensive technique (by its class name, which `lang coverage`
+    resolves to the id)."""
+    if gate.startswith("D3-"):
+        return f"https://d3fend.mitre.org/technique/d3f:{d3fend_classes[gate]}/"
+    return attack_url(gate)
 
 
 def render_states(
     states: dict[str, list[Door]],
     names: dict[str, str],
-    mitigation_names: dict[str, str],
+    gate_names: dict[str, str],
     indent: str = "    ",
 ) -> str:
     """Attempt and door steps for ``{state: doors}`` on one asset type. ``names`` gives each technique's full name
-    ("Command and Scripting Interpreter: PowerShell"), ``mitigation_names`` each mitigation's."""
+    ("Command and Scripting Interpreter: PowerShell"), ``gate_names`` each gate's (mitigation or D3FEND)."""
     lines: list[str] = []
     for state, doors in states.items():
         door_names = [door_step(state, d, names[d.id]) for d in doors]
-        defeats = sorted({mitigation_steps(m, mitigation_names[m])[1] for d in doors for m in d.mitigations})
+        defeats = sorted({gate_steps(g, gate_names[g])[1] for d in doors for g in d.gates})
         lines += [f"{indent}| {attempt_step(state)}", f'{indent}  user info: "The adversary tries to reach {state}."']
         children = door_names + defeats
         if children:
             lines.append(f"{indent}  ->  " + f",\n{indent}      ".join(children))
         lines.append("")
         for door, step in zip(doors, door_names, strict=True):
-            kind = "&" if door.mitigations else "|"
+            kind = "&" if door.gates else "|"
             lines += [
                 f"{indent}{kind} {step}",
                 f'{indent}  user info: "{names[door.id]}, {attack_url(door.id)}"',
             ]
-            if door.mitigations:
-                gates = ", ".join(door.mitigations)
-                lines.append(f'{indent}  developer info: "A door to {state}; mitigated by {gates}."')
+            if door.gates:
+                gates = ", ".join(door.gates)
+                lines.append(f'{indent}  developer info: "A door to {state}; gated by {gates}."')
             lines += [f"{indent}  ->  {state}", ""]
     return "\n".join(lines)
 
@@ -96,23 +106,25 @@ def render_states(
 def render_mitigations(
     states: dict[str, list[Door]],
     names: dict[str, str],
-    mitigation_names: dict[str, str],
+    gate_names: dict[str, str],
     effectiveness: dict[str, Effectiveness],
     indent: str = "    ",
+    d3fend_classes: dict[str, str] | None = None,
 ) -> str:
-    """Each mitigation gating any door in ``states``, once: defense, defeat step, bypassed step."""
+    """Each gate (ATT&CK mitigation or D3FEND technique) of any door in ``states``, once: defense, defeat step,
+    bypassed step. ``d3fend_classes`` gives each D3FEND id's class name (for its URL)."""
     gated: dict[str, list[str]] = {}
     for state, doors in states.items():
         for door in doors:
-            for m in door.mitigations:
-                gated.setdefault(m, []).append(door_step(state, door, names[door.id]))
+            for g in door.gates:
+                gated.setdefault(g, []).append(door_step(state, door, names[door.id]))
     lines: list[str] = []
     for m in sorted(gated):
-        defense, defeat, bypassed = mitigation_steps(m, mitigation_names[m])
+        defense, defeat, bypassed = gate_steps(m, gate_names[m])
         found = effectiveness.get(m, DEFAULT_EFFECTIVENESS)
         lines += [
             f"{indent}# {defense}",
-            f'{indent}  user info: "{mitigation_names[m]}, {attack_url(m)}"',
+            f'{indent}  user info: "{gate_names[m]}, {gate_url(m, d3fend_classes or {})}"',
             f"{indent}  ->  {bypassed}",
             "",
             f"{indent}| {defeat} [Bernoulli({1 - found.value:.4f})]",
@@ -148,10 +160,11 @@ def generate_language(
     template: str,
     doors: dict[tuple[str, str], list[Door]],
     names: dict[str, str],
-    mitigation_names: dict[str, str],
+    gate_names: dict[str, str],
     effectiveness: dict[str, Effectiveness] | None = None,
     abstract_states: dict[str, list[str]] | None = None,
     header: str = "",
+    d3fend_classes: dict[str, str] | None = None,
 ) -> str:
     """The template with every marker expanded, in order (the same inputs give the same text). ``doors`` is
     :func:`~breachpath.langs.techniques.select_doors`' result; ``abstract_states`` names, per abstract asset, the
@@ -172,8 +185,10 @@ def generate_language(
             out.append("\n\n".join(f"{indent}| {attempt_step(s)}" for s in states))
         else:
             states = {state: found for (owner, state), found in doors.items() if owner == asset}
-            out.append(render_states(states, names, mitigation_names, indent).rstrip("\n"))
-            mitigations = render_mitigations(states, names, mitigation_names, effectiveness, indent).rstrip("\n")
+            out.append(render_states(states, names, gate_names, indent).rstrip("\n"))
+            mitigations = render_mitigations(states, names, gate_names, effectiveness, indent, d3fend_classes).rstrip(
+                "\n"
+            )
             if mitigations:
                 out.append("\n\n" + mitigations)
         position = marker.end()

@@ -63,12 +63,23 @@ class Mapping:
 
 @dataclass(frozen=True)
 class Door:
-    """One technique that opens a state on a concrete asset type, and the mitigations that gate it."""
+    """One technique that opens a state on a concrete asset type, and the ATT&CK mitigations and D3FEND defensive
+    techniques that gate it."""
 
     id: str
     name: str
     tactic: str
     mitigations: tuple[str, ...]
+    d3fend: tuple[str, ...] = ()
+
+    @property
+    def gates(self) -> tuple[str, ...]:
+        return self.mitigations + self.d3fend
+
+
+#: D3FEND tactics whose techniques close a door: hardening and isolation prevent or contain the technique.
+#: Detect, Evict, Restore, Model and Deceive act around it, not as a gate in MAL's semantics (kept for later).
+D3FEND_GATE_TACTICS = ("Harden", "Isolate")
 
 
 def read_mapping(path: Path | str = MAPPING) -> Mapping:
@@ -134,7 +145,43 @@ def select_doors(mapping: Mapping, techniques: list[dict]) -> dict[tuple[str, st
 
 
 def door_summary(doors: dict[tuple[str, str], list[Door]]) -> dict:
-    """Distinct techniques and mitigations over all doors (what `lang coverage` will count once generated)."""
+    """Distinct techniques, mitigations and D3FEND techniques over all doors (what `lang coverage` counts)."""
     techniques = sorted({d.id for ds in doors.values() for d in ds})
     mitigations = sorted({m for ds in doors.values() for d in ds for m in d.mitigations})
-    return {"techniques": techniques, "mitigations": mitigations, "doors": sum(len(ds) for ds in doors.values())}
+    d3fend = sorted({g for ds in doors.values() for d in ds for g in d.d3fend})
+    return {
+        "techniques": techniques,
+        "mitigations": mitigations,
+        "d3fend": d3fend,
+        "doors": sum(len(ds) for ds in doors.values()),
+    }
+
+
+def countermeasures_for(kb, attack_ids: list[str]) -> dict[str, list[dict]]:
+    """D3FEND's countermeasure rows (the knowledge base's inference) for each technique the ontology knows;
+    techniques newer than the ontology get none."""
+    from breachpath.errors import NotFoundError
+
+    out: dict[str, list[dict]] = {}
+    for attack_id in attack_ids:
+        try:
+            out[attack_id] = kb.countermeasures([attack_id])[attack_id]
+        except NotFoundError:
+            out[attack_id] = []
+    return out
+
+
+def add_d3fend(
+    doors: dict[tuple[str, str], list[Door]],
+    countermeasures: dict[str, list[dict]],
+    tactics: tuple[str, ...] = D3FEND_GATE_TACTICS,
+) -> dict[tuple[str, str], list[Door]]:
+    """The doors with their D3FEND gates: the defensive techniques of ``tactics`` that the inference links to each
+    door's technique (rows of :func:`countermeasures_for`)."""
+    from dataclasses import replace
+
+    def gates(attack_id: str) -> tuple[str, ...]:
+        rows = countermeasures.get(attack_id, [])
+        return tuple(sorted({r["d3fend_id"] for r in rows if r["tactic"] in tactics and r.get("d3fend_id")}))
+
+    return {key: [replace(d, d3fend=gates(d.id)) for d in found] for key, found in doors.items()}
