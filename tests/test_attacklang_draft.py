@@ -1,0 +1,112 @@
+"""The attacklang 1.0 template (a draft; issue 14): generated from ATT&CK v18.1 it compiles, names the systems people
+run, reaches across the matrix, and already says two things 0.1 could not (wrong paths of issue 14)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from breachpath.graph import build_graph
+from breachpath.lang import compile_text
+from breachpath.lang.coverage import coverage
+from breachpath.langs import LANGS_DIR
+from breachpath.langs.generate import abstract_states_of, full_names, generate_language
+from breachpath.langs.techniques import read_mapping, select_doors
+from breachpath.model import model_from_dict
+from breachpath.sim import simulate
+
+TYPES = [
+    "Internet",
+    "Network",
+    "FirewallRule",
+    "Host",
+    "Windows",
+    "Linux",
+    "MacOS",
+    "Application",
+    "InternetFacingService",
+    "WebApplication",
+    "Database",
+    "LoadBalancer",
+    "VPNGateway",
+    "Person",
+    "Identity",
+    "UserAccount",
+    "AdminAccount",
+    "ServiceAccount",
+    "Group",
+    "Domain",
+    "Credentials",
+    "Secret",
+    "SecretsStore",
+    "Data",
+    "SaaSAccount",
+    "CloudAccount",
+    "CloudTenant",
+    "CloudRole",
+    "CloudInstance",
+    "CloudStorage",
+    "CodeRepository",
+    "CICDPipeline",
+    "ExternalWebService",
+]
+
+
+@pytest.fixture(scope="module")
+def draft(kb18):
+    table = kb18.technique_table()
+    mapping = read_mapping()
+    names = {row["id"]: row["name"] for row in kb18.export("mitigation")}
+    template = (LANGS_DIR / "attacklang.mal.in").read_text()
+    text = generate_language(
+        template, select_doors(mapping, table), full_names(table), names, {}, abstract_states_of(mapping)
+    )
+    return compile_text(text, "attacklang.mal")
+
+
+def test_the_draft_names_the_systems_people_run(draft):
+    assert set(TYPES) <= set(draft.assets)
+
+
+def test_the_draft_reaches_across_the_matrix(draft, kb18):
+    measured = coverage(draft, kb18)
+    assert measured["counts"]["techniques"] >= 200 and measured["counts"]["mitigations"] >= 40
+    assert len(measured["tactics"]) == 14 and measured["not_live"] == []
+
+
+def run(spec, assets: dict, target: str) -> np.ndarray:
+    model = model_from_dict({"assets": assets}, "draft-model")
+    graph = build_graph(spec, model)
+    return simulate(graph, [graph.find("internet:adversaryPresence")], [graph.find(target)], samples=300, seed=3).times
+
+
+def test_code_execution_in_a_web_application_reads_the_database_password_in_its_configuration(draft):
+    """0.1: reading data never yielded credentials; here the web app's configuration holds the database's secret."""
+    assets = {
+        0: {"name": "internet", "type": "Internet", "associated_assets": {"exposedServices": [1]}},
+        1: {"name": "shop", "type": "WebApplication", "associated_assets": {"configuration": [2], "host": [5]}},
+        2: {"name": "shop-config", "type": "Data", "associated_assets": {"secrets": [3]}},
+        3: {"name": "db-password", "type": "Secret", "associated_assets": {"databases": [4]}},
+        4: {"name": "postgres", "type": "Database", "associated_assets": {"data": [6], "host": [7]}},
+        5: {"name": "web01", "type": "Linux"},
+        6: {"name": "customers", "type": "Data"},
+        7: {"name": "db01", "type": "Linux"},
+    }
+    times = run(draft, assets, "customers:read")
+    assert np.isfinite(times).any()
+
+
+def test_a_deploy_key_opens_its_role_without_the_tenants_mfa(draft):
+    """0.1: the CI deploy key had to pass the cloud account's MFA; a key is bound to a role and skips it."""
+    assets = {
+        0: {"name": "internet", "type": "Internet", "associated_assets": {"people": [1]}},
+        1: {"name": "dev", "type": "Person", "associated_assets": {"workstations": [2]}},
+        2: {"name": "laptop", "type": "Windows", "associated_assets": {"secrets": [3]}},
+        3: {"name": "deploy-key", "type": "Secret", "associated_assets": {"roles": [4]}},
+        4: {"name": "deployer", "type": "CloudRole", "associated_assets": {"storage": [5], "tenant": [7]}},
+        5: {"name": "backups", "type": "CloudStorage", "associated_assets": {"data": [6]}},
+        6: {"name": "customer-backups", "type": "Data"},
+        7: {"name": "aws", "type": "CloudTenant"},
+    }
+    times = run(draft, assets, "customer-backups:read")
+    assert np.isfinite(times).any()
