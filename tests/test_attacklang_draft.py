@@ -110,3 +110,26 @@ def test_a_deploy_key_opens_its_role_without_the_tenants_mfa(draft):
     }
     times = run(draft, assets, "customer-backups:read")
     assert np.isfinite(times).any()
+
+
+def test_data_leaves_through_any_host_with_egress_not_only_the_one_that_stores_it(draft):
+    """0.1: data could only leave from the host storing it, so egress filtering there alone cut exfiltration. Here
+    the database host has no way out, yet customer data read through the web application leaves through web01."""
+    assets = {
+        0: {"name": "internet", "type": "Internet", "associated_assets": {"exposedServices": [1], "hosts": [5]}},
+        1: {
+            "name": "shop",
+            "type": "WebApplication",
+            "associated_assets": {"configuration": [2], "host": [5], "databases": [4]},
+        },
+        2: {"name": "shop-config", "type": "Data", "associated_assets": {"secrets": [3]}},
+        3: {"name": "db-password", "type": "Secret", "associated_assets": {"databases": [4]}},
+        4: {"name": "postgres", "type": "Database", "associated_assets": {"data": [6], "host": [7]}},
+        5: {"name": "web01", "type": "Linux"},
+        6: {"name": "customers", "type": "Data"},
+        7: {"name": "db01", "type": "Linux"},
+    }
+    assert np.isfinite(run(draft, assets, "customers:exfiltrate")).any()
+    no_way_out = {**assets, 0: {**assets[0], "associated_assets": {"exposedServices": [1]}}}
+    assert np.isfinite(run(draft, no_way_out, "customers:read")).any()
+    assert not np.isfinite(run(draft, no_way_out, "customers:exfiltrate")).any()
