@@ -133,3 +133,33 @@ def test_data_leaves_through_any_host_with_egress_not_only_the_one_that_stores_i
     no_way_out = {**assets, 0: {**assets[0], "associated_assets": {"exposedServices": [1]}}}
     assert np.isfinite(run(draft, no_way_out, "customers:read")).any()
     assert not np.isfinite(run(draft, no_way_out, "customers:exfiltrate")).any()
+
+
+def test_phishing_an_administrator_does_not_hand_over_the_key_on_their_laptop(draft):
+    """0.1: phishing the administrator gave their SSH key directly. Here the key is taken from the laptop it is
+    stored on, by credential access there, so the server never falls before that step."""
+    assets = {
+        0: {"name": "internet", "type": "Internet", "associated_assets": {"people": [1]}},
+        1: {"name": "admin", "type": "Person", "associated_assets": {"workstations": [2]}},
+        2: {"name": "laptop", "type": "MacOS", "associated_assets": {"secrets": [3]}},
+        3: {"name": "ssh-key", "type": "Secret", "associated_assets": {"identities": [4]}},
+        4: {"name": "root-on-srv", "type": "AdminAccount", "associated_assets": {"hosts": [5]}},
+        5: {"name": "srv", "type": "Linux"},
+    }
+    model = model_from_dict({"assets": assets}, "draft-model")
+    graph = build_graph(draft, model)
+    nodes = [graph.find(n) for n in ("srv:adminAccess", "laptop:credentialAccess", "admin:phished")]
+    times = simulate(graph, [graph.find("internet:adversaryPresence")], nodes, samples=500, seed=5).times
+    server, key, phished = times[:, 0], times[:, 1], times[:, 2]
+    reached = np.isfinite(server)
+    assert reached.any()
+    assert (server[reached] >= key[reached]).all() and (key[reached] > phished[reached]).all()
+
+
+def test_patching_gates_exploitation_of_public_facing_applications_and_linux_has_no_domain_logon(draft):
+    """0.1: `updateSoftware` changed nothing (T1190 had no patch defense); T1078.002 was offered on a Linux host."""
+    steps = draft.steps("WebApplication")
+    door = next(s for s in steps.values() if "T1190" in s.attack_ids)
+    assert door.kind == "and" and "M1051" in door.meta["developer"]  # Update Software gates it
+    assert any(s.kind == "defense" and "M1051" in s.attack_ids for s in steps.values())
+    assert not any("T1078.002" in s.attack_ids for s in draft.steps("Linux").values())
