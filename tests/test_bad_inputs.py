@@ -91,12 +91,39 @@ CASES = [
         {"m.json": "[" * 50_000 + "]" * 50_000},
     ),
     Case("scenario-list-key", ["simulate", "{d}/s.yml"], {"s.yml": "[a]: 1\n"}),
+    # A binary file or a control character: PyYAML's reader refuses them before parsing, with a two-line message.
+    Case("scenario-binary", ["simulate", "{d}/s.yml"], {"s.yml": b"\x89PNG\r\n\x1a\n\x00\x00"}),
+    Case("model-control-character", ["model", "validate", "{d}/m.yml", "--lang", "attacklang"], {"m.yml": "a: \x01\n"}),
     Case(
         "model-json-duplicate-asset-id",
         ["model", "validate", "{d}/m.json", "--lang", "attacklang"],
         {
             "m.json": '{"assets": {"0": {"name": "a", "type": "Internet"}, "0": {"name": "b", "type": "Internet"}}}',
         },
+    ),
+    # Asset ids that str.isdigit() calls digits but int() refuses: thousands of digits, a superscript two.
+    Case(
+        "model-json-asset-id-of-5000-digits",
+        ["model", "validate", "{d}/m.json", "--lang", "attacklang"],
+        {"m.json": '{"assets": {"' + "9" * 5000 + '": {"name": "a", "type": "Internet"}}}'},
+    ),
+    Case(
+        "model-link-to-a-superscript-id",
+        ["model", "validate", "{d}/m.yml", "--lang", "attacklang"],
+        {"m.yml": 'assets: {0: {name: a, type: Internet, associated_assets: {people: ["\u00b2"]}}}\n'},
+    ),
+    Case(
+        "scenario-asset-id-beyond-int64",
+        ["simulate", "{d}/s.yml"],
+        {"s.yml": SCENARIO.replace("    0: {name: internet", "    99999999999999999999999: {name: internet")},
+    ),
+    # A misspelt key was ignored and the run went on without what it meant (no defense, default samples).
+    Case("scenario-defenses-empty-text", ["simulate", "{d}/s.yml"], {"s.yml": SCENARIO + "defenses: ''\n"}),
+    Case("scenario-misspelt-defenses", ["simulate", "{d}/s.yml"], {"s.yml": SCENARIO + "defences: {}\n"}),
+    Case(
+        "asset-misspelt-defenses",
+        ["simulate", "{d}/s.yml"],
+        {"s.yml": SCENARIO.replace("type: Internet}", "type: Internet, defences: {}}")},
     ),
     # MAL: includes of devices, of files outside the language's directory, of files that are not MAL.
     Case("include-a-device", ["lang", "compile", "{d}/main.mal"], {"main.mal": 'include "/dev/zero"\n'}, "/dev/zero"),
@@ -115,24 +142,56 @@ CASES = [
     Case("graph-a-renamed-npy", ["graph", "show", "{d}/g.npz", "a:b"], {"g.npz": NPY}),
     # The knowledge base: a store that is not one, a bundle that is a device.
     Case("kb-not-a-store", ["kb", "show", "T1059", "--db", "{d}/kb.sqlite"], {"kb.sqlite": "hello"}, "{d}/kb.sqlite"),
+    # A --db that is not a knowledge base is an error, not silently a run without one.
+    Case("demo-db-is-a-device", ["demo", "--db", "/dev/zero", "--no-build-kb"], names="/dev/zero"),
+    Case(
+        "layer-db-is-a-directory",
+        ["simulate", "{d}/s.yml", "--navigator", "{d}/layer.json", "--db", "{d}"],
+        {"s.yml": SCENARIO},
+        "{d}",
+    ),
     Case("kb-bundle-is-a-device", ["kb", "load", "--attack", "/dev/zero", "--db", "{d}/kb.sqlite"], names="/dev/zero"),
     # Options and values.
+    # A newline in a name the user gave is shown escaped: the error stays one line.
+    Case(
+        "target-with-a-newline", ["simulate", "{d}/s.yml", "--target", "internet\nx:y"], {"s.yml": SCENARIO}, "--target"
+    ),
+    Case("scenario-name-with-a-newline", ["simulate", "{d}/a\nb.yml"], names="{d}/a\\nb.yml"),
     Case("seed-negative", ["simulate", "{d}/s.yml", "--seed", "-1"], {"s.yml": SCENARIO}, "--seed"),
     Case("seed-too-large", ["simulate", "{d}/s.yml", "--seed", str(2**64)], {"s.yml": SCENARIO}, "--seed"),
     Case("samples-a-trillion", ["simulate", "{d}/s.yml", "--samples", str(10**12)], {"s.yml": SCENARIO}, "--samples"),
+    # Allowed sample counts whose results do not fit in memory: one line, not a MemoryError traceback.
+    Case(
+        "every-step-of-10-to-the-8-samples",
+        ["simulate", "{d}/s.yml", "--all-steps", "--samples", str(10**8)],
+        {"s.yml": (EXAMPLES / "small-office.yml").read_text()},
+        "--samples",
+    ),
     Case(
         "max-samples-zero",
         ["simulate", "{d}/s.yml", "--precision", "0.1", "--max-samples", "0"],
         {"s.yml": SCENARIO},
         "--max-samples",
     ),
+    Case(
+        "max-samples-negative-without-precision",
+        ["simulate", "{d}/s.yml", "--max-samples", "-5"],
+        {"s.yml": SCENARIO},
+        "--max-samples",
+    ),
     Case("precision-nan", ["simulate", "{d}/s.yml", "--precision", "nan"], {"s.yml": SCENARIO}, "--precision"),
     Case("workers-zero", ["whatif", "{d}/s.yml", "--workers", "0"], {"s.yml": SCENARIO}, "--workers"),
+    Case("horizon-of-no-days", ["simulate", "{d}/s.yml", "--horizon", ","], {"s.yml": SCENARIO}, "--horizon"),
     Case("horizon-nan", ["simulate", "{d}/s.yml", "--horizon", "nan,7"], {"s.yml": SCENARIO}, "--horizon"),
     Case(
         "ttc-that-never-completes",
         ["simulate", "{d}/s.yml"],
         {"s.yml": SCENARIO + 'ttc: {"Internet.adversaryPresence": "1/0"}\n'},
+    ),
+    Case(
+        "ttc-a-number-beyond-float",
+        ["simulate", "{d}/s.yml"],
+        {"s.yml": SCENARIO + 'ttc: {"Internet.adversaryPresence": ' + "9" * 400 + "}\n"},
     ),
     Case(
         "whatif-an-attack-step-as-a-defense",
@@ -145,6 +204,21 @@ CASES = [
     Case(
         "graph-over-a-device", ["graph", "build", "{d}/s.yml", "--out", "/dev/full"], {"s.yml": SCENARIO}, "/dev/full"
     ),
+    # An output never replaces the command's input, nor another output of the same run.
+    Case("save-over-the-scenario", ["simulate", "{d}/s.yml", "--save", "{d}/s.yml"], {"s.yml": SCENARIO}),
+    Case(
+        "save-through-a-symlink-to-the-scenario",
+        ["simulate", "{d}/s.yml", "--save", "{d}/r.npz"],
+        {"s.yml": SCENARIO, "r.npz": "-> s.yml"},
+        "{d}/r.npz",
+    ),
+    Case(
+        "report-and-layer-to-one-file",
+        ["simulate", "{d}/s.yml", "--report", "{d}/out", "--navigator", "{d}/out"],
+        {"s.yml": SCENARIO},
+        "{d}/out",
+    ),
+    Case("export-a-model-over-itself", ["model", "export", "{d}/s.yml", "--out", "{d}/s.yml"], {"s.yml": SCENARIO}),
     Case(
         "layer-into-a-missing-directory",
         ["simulate", "{d}/s.yml", "--navigator", "{d}/no/such/layer.json"],

@@ -16,6 +16,7 @@ from breachpath.errors import InputError
 from breachpath.fileio import (
     MAX_DEPTH,
     atomic_write_bytes,
+    check_distinct_outputs,
     load_json,
     load_yaml,
     read_bytes,
@@ -115,6 +116,20 @@ def test_a_yaml_key_that_is_a_list_is_refused():
         load_yaml("[a]: 1\n", "keys.yml")
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("\x89PNG\r\n\x1a\n\x00", "s.yml: line 1, column 1: invalid YAML (control character #x0089)"),
+        ("a: b\nc: \x01\n", "s.yml: line 2, column 4: invalid YAML (control character #x0001)"),
+    ],
+)
+def test_a_binary_file_or_control_character_is_one_line_with_its_place(text, message):
+    """PyYAML's reader refuses these while the loader is built (outside the old try), in two lines."""
+    with pytest.raises(InputError) as caught:
+        load_yaml(text, "s.yml")
+    assert str(caught.value) == message
+
+
 def test_a_duplicate_yaml_key_names_line_and_column():
     with pytest.raises(InputError, match=r"m\.yml: line 3, column 3: duplicate key 0"):
         load_yaml("assets:\n  0: {name: a}\n  0: {name: b}\n", "m.yml")
@@ -194,3 +209,20 @@ def test_outputs_are_written_all_or_none(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [], "no temporary file is left behind"
     write_outputs({first: b"{}", tmp_path / "report.html": b"<html>"})
     assert first.read_bytes() == b"{}" and (tmp_path / "report.html").read_bytes() == b"<html>"
+
+
+def test_two_outputs_that_are_one_file_are_refused_and_nothing_is_written(tmp_path):
+    (tmp_path / "link.json").symlink_to("layer.json")
+    with pytest.raises(InputError, match="link.json: named twice as an output"):
+        write_outputs({tmp_path / "layer.json": b"{}", tmp_path / "link.json": b"[]"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json"]
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path):
+    scenario = tmp_path / "s.yml"
+    scenario.write_text("lang: attacklang\n")
+    (tmp_path / "hard.npz").hardlink_to(scenario)
+    for out in (scenario, tmp_path / "." / "s.yml", tmp_path / "hard.npz"):
+        with pytest.raises(InputError, match=r"is also this command's input \(.*s\.yml\)"):
+            check_distinct_outputs([out], [scenario])
+    check_distinct_outputs([tmp_path / "r.npz", tmp_path / "r.html"], [scenario])

@@ -126,6 +126,17 @@ def test_export_json_and_csv_have_the_fields_of_show(home, tmp_path):
     assert turla["name"] == "Turla" and "Web Services (T1584.006)" in turla["techniques"]
 
 
+@pytest.mark.parametrize("command", [["export", "--type", "group"], ["layer", "--group", "G0010"]])
+def test_an_output_over_the_knowledge_base_is_refused_and_the_store_kept(home, command):
+    """`kb export -o ~/.../kb.sqlite` wrote JSON over the knowledge base it had just read."""
+    kb = Path(home["BREACHPATH_HOME"]) / "kb.sqlite"
+    before = kb.read_bytes()
+    result = run_cli("kb", *command, "--out", str(kb), env=home)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and f"{kb}: is also this command's input" in result.stderr
+    assert kb.read_bytes() == before
+
+
 def test_info_reports_versions(home):
     info = json.loads(run_cli("kb", "info", "--format", "json", env=home).stdout)
     assert info["domains"]["enterprise-attack"]["version"] == "18.1"

@@ -246,6 +246,52 @@ def test_adaptive_sampling_stops_when_precise_and_matches_fixed_runs():
     assert capped.samples == 500
 
 
+@pytest.mark.parametrize("precision", [0.2, 0.5])
+def test_adaptive_sampling_stops_at_the_first_precise_block_and_matches_fixed_runs(precision):
+    """Blocks run in growing batches, but the rule is checked after each block: the run stops where a block-by-block
+    one would, with the same samples as a fixed run of that size."""
+    from breachpath.sim import graph_block, precise_enough, simulate_until
+
+    graph = small_world()
+    result = simulate_until(graph, [0], [3, 6], precision=precision, max_samples=300_000, seed=5)
+    block = graph_block(graph)
+    assert result.samples % block == 0 and precise_enough(result.times, precision)
+    assert not precise_enough(result.times[: result.samples - block], precision)
+    fixed = simulate(graph, [0], [3, 6], samples=result.samples, seed=5)
+    np.testing.assert_array_equal(result.times, fixed.times)
+
+
+def test_adaptive_sampling_to_an_unreachable_precision_runs_the_cap_in_few_calls(monkeypatch):
+    """--precision 1e-300 with the default cap of 10^6 samples took 82 s on a three-step model: one engine call and
+    one concatenation and sort of everything so far per 256-sample block. It now takes a few batched calls."""
+    from breachpath import sim
+
+    calls = []
+    real = sim.simulate
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["samples"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sim, "simulate", counted)
+    graph = small_world()
+    result = sim.simulate_until(graph, [0], [3], precision=1e-300, max_samples=100_000, seed=1)
+    assert result.samples == sum(calls) == 100_000
+    assert len(calls) < 20  # block by block it was 391
+
+
+def test_times_beyond_float32_are_never_without_a_numpy_warning():
+    """Exponential(1)^1000 has a tame median but samples past float32's 3.4e38 days: stored as ∞, and no
+    RuntimeWarning ("overflow encountered in cast") on the user's terminal."""
+    import warnings
+
+    graph = make_graph([OR, OR], [(0, 1)], [None, "Exponential(1)^1000"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = simulate(graph, [0], [1], samples=2000, seed=3)
+    assert np.isinf(result.times).any() and np.isfinite(result.times).any()
+
+
 def test_cli_simulate_json_layout_and_saved_results(tmp_path):
     import json
 

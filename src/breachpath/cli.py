@@ -113,6 +113,14 @@ def _err(message: str) -> None:
     sys.stderr.write(message + "\n")
 
 
+def _one_line(message: str) -> str:
+    """``message`` with control characters escaped: a newline in a name the user gave (``--target $'a\\nb'``, a
+    file name) made a second line, and an escape sequence in a hostile file could drive the terminal."""
+    import re
+
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: repr(m.group())[1:-1], message)
+
+
 @contextmanager
 def _progress(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
     """A progress bar on stderr (only on a terminal; gone when done); yields ``update(done, total)``."""
@@ -291,7 +299,9 @@ def kb_layer(
     db: DbOption = None,
 ) -> None:
     """An ATT&CK Navigator layer (format 4.5) of a group's techniques, with how it uses each."""
-    _check_outputs(out)
+    from breachpath.kb.store import default_db_path
+
+    _check_outputs(out, inputs=(db or default_db_path(),))  # never over the knowledge base it reads
     from breachpath.navigator import group_layer
 
     with _open(db) as kb:
@@ -307,13 +317,15 @@ def _json_bytes(data: object) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
 
 
-def _check_outputs(*paths: Path | None) -> None:
-    """Refuse unwritable outputs (a device, a directory, a missing parent) before any work is done."""
-    from breachpath.fileio import check_output
+def _check_outputs(*paths: Path | None, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse unwritable outputs (a device, a directory, a missing parent), two outputs that are one file and an
+    output that is one of ``inputs``, before any work is done."""
+    from breachpath.fileio import check_distinct_outputs, check_output
 
     for path in paths:
         if path is not None:
             check_output(path)
+    check_distinct_outputs([p for p in paths if p is not None], list(inputs))
 
 
 def _write_json(data: object, out: Path | None) -> None:
@@ -336,7 +348,9 @@ def kb_export(
     db: DbOption = None,
 ) -> None:
     """Write every object of a type with the fields of `kb show`."""
-    _check_outputs(out)
+    from breachpath.kb.store import default_db_path
+
+    _check_outputs(out, inputs=(db or default_db_path(),))  # never over the knowledge base it reads
     from rich.console import Console
     from rich.progress import track
 
@@ -516,7 +530,7 @@ def evidence_show(
     estimate = find_estimate(load_catalog(catalog), key)
     kb = None
     db_path = db or default_db_path()
-    if db_path.is_file():
+    if db is not None or db_path.is_file():  # a --db that is not a knowledge base is an error, not ignored
         kb = _open(db_path)
     try:
         page = estimate_page(estimate, kb)
@@ -625,6 +639,7 @@ def lang_compile(
 
     if out is not None:
         check_output(out)  # a bad --out fails before the work, not after
+        _check_outputs(out, inputs=(path,))
     spec = _language(path, ttc_from_comments, allow_outside_includes)
     langspec = spec.to_langspec()
     if out is not None:
@@ -816,7 +831,7 @@ def model_export(
     ] = None,
 ) -> None:
     """Write a model back in the mal-toolbox layout."""
-    _check_outputs(out)
+    _check_outputs(out, inputs=(model,))
     from breachpath.model import complete_links, read_model, write_model
     from breachpath.scenario import looks_like_scenario, read_scenario
 
@@ -884,7 +899,7 @@ def graph_build(
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
     """Compile a model and its language into an attack graph."""
-    _check_outputs(out)
+    _check_outputs(out, inputs=(source,))
     import time
 
     from breachpath.graph import apply_overrides, build_graph, prune
@@ -934,7 +949,7 @@ def graph_export(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here (atomically) instead of stdout.")] = None,
 ) -> None:
     """Write a saved graph as {"nodes": [{id, name, kind}], "edges": [[parent, child], ...]}."""
-    _check_outputs(out)
+    _check_outputs(out, inputs=(graph_path,))
     import orjson
 
     from breachpath.fileio import atomic_write_bytes
@@ -972,12 +987,14 @@ def _parse_horizons(text: str | None) -> list[float]:
     """``--horizon 1,7,30``: days, each finite and more than 0."""
     from breachpath.scenario import check_horizons
 
-    if not text:
+    if text is None:
         return []
     try:
         horizons = [float(h) for h in text.split(",") if h.strip()]
     except ValueError:
         raise InputError(f"--horizon {text!r}: expected days such as 1,7,30") from None
+    if not horizons:  # `--horizon ""` or `--horizon ,` asked for horizons and silently got none
+        raise InputError(f"--horizon {text!r}: expected days such as 1,7,30")
     return check_horizons(horizons, f"--horizon {text}")
 
 
@@ -1071,14 +1088,14 @@ def simulate_command(
     check_seed(seed, "--seed")
     check_workers(workers)
     horizons = _parse_horizons(horizon)
+    check_samples(max_samples, "--max-samples")  # even without --precision: a bad value is never silently ignored
     if precision is not None:
         check_precision(precision)
-        check_samples(max_samples, "--max-samples")
         if paths or navigator or attack_flow or report:
             raise InputError(
                 "--paths, --navigator, --attack-flow and --report need a fixed number of samples (not --precision)"
             )
-    _check_outputs(save, navigator, attack_flow, report)
+    _check_outputs(save, navigator, attack_flow, report, inputs=(source,))
     entries, targets = list(entry or []), list(target or [])
     entry_where, target_where = "--entry", "--target"
     defenses: dict[str, float] = {}
@@ -1212,7 +1229,8 @@ def demo_command(
             from breachpath.kb.load import load_attack
 
             load_attack(["offline"], db_path)
-    kb = _open(db_path) if db_path.is_file() else None
+    # A --db that is not a knowledge base is an error, not silently a demo without one.
+    kb = _open(db_path) if db is not None or db_path.is_file() else None
     with _progress("simulating", samples) as update:
         result = run_demo(example, samples=samples, seed=seed, workers=workers, kb=kb, progress=update)
     _warn(result["warnings"])
@@ -1297,7 +1315,7 @@ def _write_outputs(graph, spec, result, source: Path, entries: list[int], target
         write_outputs(outputs)
         return
     db_path = db or default_db_path()
-    kb = _open(db_path) if db_path.is_file() else None
+    kb = _open(db_path) if db is not None or db_path.is_file() else None  # a bad --db is an error, not ignored
     name = f"breachpath: {Path(source).stem}"
     names = technique_names(spec, kb)
     if navigator is not None:
@@ -1444,7 +1462,7 @@ def report_command(
     from breachpath.scenario import check_workers, read_scenario
 
     check_workers(workers)
-    _check_outputs(html, navigator, attack_flow)
+    _check_outputs(html, navigator, attack_flow, inputs=(results,))
 
     if html is None and navigator is None and attack_flow is None:
         raise InputError("say what to write: --html FILE, --navigator FILE and/or --attack-flow FILE")
@@ -1497,14 +1515,17 @@ def main() -> None:
     try:
         app()
     except InputError as exc:
-        _err(f"error: {exc}")
+        _err(f"error: {_one_line(str(exc))}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _err("interrupted")
         sys.exit(130)
+    except MemoryError:  # the last resort: a run too large for this machine is one line, not a traceback
+        _err("error: out of memory: ask for fewer samples (--samples), fewer steps or a smaller model")
+        sys.exit(2)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        _err(f"error: {where}{exc.strerror or exc}")
+        _err(f"error: {_one_line(f'{where}{exc.strerror or exc}')}")
         sys.exit(2)
 
 

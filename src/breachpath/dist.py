@@ -478,7 +478,14 @@ class _Parser:
     def atom(self) -> Distribution:
         token = self.take()
         if token.kind == "number":
-            return Number(float(token.text), token.text)
+            value = float(token.text)
+            if not math.isfinite(value):  # 1e400 overflows to ∞: silently a step that never succeeds
+                raise self.error(
+                    f"the number {token.text[:20]}{'…' if len(token.text) > 20 else ''} is too large for a float "
+                    "(write Infinity for a step that never succeeds)",
+                    token,
+                )
+            return Number(value, token.text)
         if token.kind == "op" and token.text == "(":
             node = self.expression()
             self.expect(")")

@@ -167,9 +167,16 @@ _SafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 def load_yaml(text: str, origin: str) -> object:
     """One YAML document, safely (no tags that run code) and within limits; errors name ``origin`` and the
     line and column."""
-    loader = _SafeLoader(text, origin)
+    loader = None
     try:
+        loader = _SafeLoader(text, origin)  # the reader refuses control characters here, before any parsing
         return loader.get_single_data()
+    except yaml.reader.ReaderError as exc:  # a control character or a binary file: say where, on one line
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise InputError(
+            f"{origin}: line {line}, column {column}: invalid YAML (control character #x{exc.character:04x})"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -177,7 +184,8 @@ def load_yaml(text: str, origin: str) -> object:
     except RecursionError:  # deep flow collections recurse in the parser before composing
         raise InputError(f"{origin}: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _unique_pairs(origin: str):
@@ -256,6 +264,31 @@ def check_output(path: Path | str) -> Path:
     return target
 
 
+def _identity(path: Path | str) -> tuple:
+    """What ``path`` is on disk: its device and inode when it exists (hard links and symlinks included), else the
+    absolute path it would be created at."""
+    try:
+        st = os.stat(path)
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", os.path.realpath(path))
+
+
+def check_distinct_outputs(outputs: list[Path | str], inputs: list[Path | str] = ()) -> None:
+    """Refuse two outputs that are one file (the second would silently replace the first) and an output that is
+    one of the command's inputs (``simulate s.yml --save s.yml`` replaced the scenario with the results)."""
+    seen: dict[tuple, Path | str] = {}
+    for out in outputs:
+        key = _identity(out)
+        if key in seen:
+            raise InputError(f"{out}: named twice as an output (also as {seen[key]}); give each output its own file")
+        seen[key] = out
+    for source in inputs:
+        key = _identity(source)
+        if key in seen:
+            raise InputError(f"{seen[key]}: is also this command's input ({source}); refusing to overwrite it")
+
+
 def _mode_for(path: Path) -> int:
     try:
         return path.stat().st_mode & 0o777
@@ -296,6 +329,7 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
 def write_outputs(outputs: Mapping[Path | str, bytes]) -> None:
     """Write several outputs all or none: every target is checked and staged first, then all are renamed into
     place; if staging any fails, nothing is written."""
+    check_distinct_outputs(list(outputs))
     staged: list[tuple[Path | str, Path, str]] = []
     try:
         for path, data in outputs.items():

@@ -70,6 +70,22 @@ def nearest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     return list(dict.fromkeys(found))[:n]
 
 
+#: The keys of a mal-toolbox model and of one of its assets (older versions also wrote attackers and associations).
+MODEL_KEYS = ("metadata", "assets", "attackers", "associations")
+ASSET_KEYS = ("name", "type", "associated_assets", "defenses", "extras")
+
+
+def refuse_misspelt_keys(data: dict, known: Iterable[str], where: str) -> None:
+    """Refuse a key that is not ``known`` but nearly is (``defences`` for ``defenses``): ignored, it silently dropped
+    what the user meant, and the run went on without it. Other unknown keys (other tools' fields) are left alone."""
+    known = list(known)
+    for key in data:
+        if isinstance(key, str) and key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+            if close:
+                raise InputError(f"{where}: unknown key {key!r}; did you mean {close[0]}?")
+
+
 def did_you_mean(name: str, choices: Iterable[str], what: str = "") -> str:
     """A hint to append to an "unknown name" message: ``; did you mean X?`` when a valid name is near, else the
     valid names when there are few (``; valid: a, b``), else nothing."""
@@ -142,13 +158,25 @@ def describe(value: object) -> str:
     return repr(value) if isinstance(value, str) else f"a {type(value).__name__}"
 
 
+def _is_id_text(text: str) -> bool:
+    """Text that is an asset id: ASCII digits ("²" is a digit to str.isdigit but not to int), and few enough that
+    int() takes them (Python refuses more than 4,300 digits with a ValueError)."""
+    text = text.strip()
+    return text.isascii() and text.isdigit() and len(text) <= 40
+
+
 def _asset_id(key: object, origin: str) -> int:
     """An asset id: an integer, or text of digits (JSON keys are text); never true/false or 1.5."""
     if isinstance(key, int) and not isinstance(key, bool):
-        return key
-    if isinstance(key, str) and key.strip().isdigit():
-        return int(key)
-    raise InputError(f"{origin}: assets: the key {key!r} is not an asset id (a whole number)")
+        number = key
+    elif isinstance(key, str) and _is_id_text(key):
+        number = int(key)
+    else:
+        raise InputError(f"{origin}: assets: the key {key!r} is not an asset id (a whole number)")
+    # The graph keeps asset ids in int64 arrays: a larger one was an OverflowError traceback there.
+    if not -(2**63) <= number < 2**63:
+        raise InputError(f"{origin}: assets: the id {key!r} is too large (at most 2^63 - 1)")
+    return number
 
 
 def model_from_dict(data: object, origin: str) -> Model:
@@ -159,6 +187,7 @@ def model_from_dict(data: object, origin: str) -> Model:
     metadata = data.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise InputError(f"{origin}: metadata must be a mapping (name, langID, langVersion), not {describe(metadata)}")
+    refuse_misspelt_keys(data, MODEL_KEYS, origin)
     assets: dict[int, ModelAsset] = {}
     raw_links: dict[int, object] = {}
     for key, raw in data["assets"].items():
@@ -176,6 +205,7 @@ def model_from_dict(data: object, origin: str) -> Model:
             raise InputError(f"{origin}: asset {asset_id}: name must be text, not {describe(name)}")
         name = str(name)
         where = f"{origin}: asset {asset_id} ({name})"
+        refuse_misspelt_keys(raw, ASSET_KEYS, where)
         defenses = raw.get("defenses") or {}
         if not isinstance(defenses, dict):
             raise InputError(f"{where}: defenses must be a mapping of defense to probability, not {describe(defenses)}")
@@ -225,7 +255,7 @@ def _resolve(ref: object, assets: dict[int, ModelAsset], names: dict[str, int]) 
     if isinstance(ref, int) and not isinstance(ref, bool) and ref in assets:
         return ref
     if isinstance(ref, str):
-        if ref.strip().isdigit() and int(ref) in assets:
+        if _is_id_text(ref) and int(ref) in assets:
             return int(ref)
         return names.get(ref)
     return None

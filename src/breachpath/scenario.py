@@ -24,7 +24,7 @@ from pathlib import Path
 from breachpath.dist import DistributionError, completion_problem, parse
 from breachpath.errors import InputError
 from breachpath.langs import builtin_language
-from breachpath.model import Model, _load_document, describe, model_from_dict, read_model
+from breachpath.model import Model, _load_document, describe, model_from_dict, read_model, refuse_misspelt_keys
 
 #: Samples per run, in a scenario file and on the command line: 10^8 samples of one target's float32 times are
 #: 400 MB, already more than a laptop wants; beyond that a run is a mistake, not a wish for precision.
@@ -90,6 +90,12 @@ class Scenario:
 #: What a scenario's ``model:`` and ``lang:`` may name: a scenario is untrusted, so it must not make us read
 #: (and quote back in an error) a file that is neither, such as /etc/passwd or a device.
 MODEL_SUFFIXES = (".yml", ".yaml", ".json")
+#: The keys a scenario may have: breachpath's, and mal-simulator's (which it reads or passes over).
+SCENARIO_KEYS = (
+    "lang", "model", "entry_points", "targets", "defenses", "ttc", "samples", "seed",
+    "lang_file", "model_file", "agents", "rewards", "attacker_agent_class", "defender_agent_class",
+    "observable_steps", "actionable_steps", "false_positive_rates", "false_negative_rates",
+)  # fmt: skip
 LANG_SUFFIXES = (".mal", ".json", ".mar")
 
 
@@ -102,6 +108,13 @@ def _referenced(scenario: Path, key: str, value: str, suffixes: tuple[str, ...])
         hint = " or a built-in language (attacklang)" if key == "lang" else ""
         raise InputError(f"{scenario}: {key}: {value!r} is not a {key} file ({kinds}{hint})")
     return target
+
+
+def _section(data: dict, key: str) -> object:
+    """A mapping section of a scenario: absent or empty (``key:``) is {}; anything else is returned to be checked
+    (``defenses: ''`` or ``ttc: 0`` were taken as empty, silently)."""
+    value = data.get(key)
+    return {} if value is None else value
 
 
 def _steps(value: object, where: str) -> list[str]:
@@ -135,6 +148,7 @@ def read_scenario(path: Path | str) -> Scenario:
     data = _load_document(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: a scenario is a mapping (lang, model, entry_points, targets…)")
+    refuse_misspelt_keys(data, SCENARIO_KEYS, str(path))
     base = path.parent
     lang = data.get("lang", data.get("lang_file"))
     if not isinstance(lang, str):
@@ -148,7 +162,7 @@ def read_scenario(path: Path | str) -> Scenario:
         raise InputError(f"{path}: names no model (model: FILE or an inline model)")
     entry = _steps(data.get("entry_points"), f"{path}: entry_points")
     targets = _steps(data.get("targets"), f"{path}: targets")
-    agents = data.get("agents") or {}
+    agents = _section(data, "agents")
     if not isinstance(agents, dict):
         raise InputError(f"{path}: agents must be a mapping of name to agent, not {describe(agents)}")
     for name, agent in agents.items():
@@ -159,7 +173,7 @@ def read_scenario(path: Path | str) -> Scenario:
         if agent.get("type", "attacker") == "attacker":
             entry += _steps(agent.get("entry_points"), f"{path}: agents.{name}.entry_points")
             targets += _steps(agent.get("goals"), f"{path}: agents.{name}.goals")
-    defenses = data.get("defenses") or {}
+    defenses = _section(data, "defenses")
     if not isinstance(defenses, dict):
         raise InputError(f"{path}: defenses must map asset:defense to a probability, not {describe(defenses)}")
     checked: dict[str, float] = {}
@@ -172,7 +186,7 @@ def read_scenario(path: Path | str) -> Scenario:
             raise InputError(f"{path}: defenses.{key} = {value!r} is not a probability in [0, 1]")
         checked[key] = float(value)
     defenses = checked
-    ttc = data.get("ttc") or {}
+    ttc = _section(data, "ttc")
     if not isinstance(ttc, dict):
         raise InputError(f"{path}: ttc must map a step, an asset type's step or an ATT&CK id to a MAL distribution")
     for key, text in ttc.items():

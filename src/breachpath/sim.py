@@ -332,6 +332,19 @@ def _local_ttcs(graph: AttackGraph, slot: np.ndarray, block: int, rng: np.random
     return local
 
 
+def _allocate(shape: tuple[int, int], dtype: type, what: str) -> np.ndarray:
+    """A zeroed result array, or an :class:`InputError` saying how much memory the run asked for: 10^8 samples of
+    every step (--all-steps) wanted 86 GiB and ended in a MemoryError traceback."""
+    try:
+        return np.zeros(shape, dtype=dtype)
+    except MemoryError:
+        need = shape[0] * shape[1] * np.dtype(dtype).itemsize / 2**30
+        raise InputError(
+            f"{shape[0]:,} samples of {shape[1]:,} {what} need {need:.1f} GiB of memory, more than is available: "
+            "ask for fewer samples (--samples) or fewer steps"
+        ) from None
+
+
 def simulate(
     graph: AttackGraph,
     entries: list[int],
@@ -365,9 +378,9 @@ def simulate(
     entry_arr = np.asarray(entries, dtype=np.int64)
     slot = ttc_slots(graph)
     block = graph_block(graph)
-    times = np.empty((samples, len(out_nodes)), dtype=np.float32)
+    times = _allocate((samples, len(out_nodes)), np.float32, "steps")
     width = max_path if path_targets else 0
-    path_len = np.zeros((samples, path_targets), dtype=np.int64)
+    path_len = _allocate((samples, path_targets), np.int64, "attack paths")
     path_parts: list[np.ndarray] = []  # per block: the recorded steps of its paths, back to back
     # Dense scratch for one block only: the kernel writes each path into a fixed-width row, and only the steps
     # actually on it are kept (see Simulation).
@@ -411,7 +424,8 @@ def simulate(
             block_paths[:size],
             block_len[:size],
         )
-        times[done : done + size] = out
+        with np.errstate(over="ignore"):  # beyond float32's 3.4e38 days is ∞ (never), without a numpy warning
+            times[done : done + size] = out
         if path_targets:
             path_len[done : done + size] = block_len[:size]
             stored = np.minimum(block_len[:size], width)
@@ -475,10 +489,14 @@ def summarise(times: np.ndarray, horizons: list[float] | None = None) -> dict:
 def median_ci(finite: np.ndarray, z: float = 1.959963984540054) -> tuple[float, float]:
     """95% distribution-free interval for the median from order statistics (Conover, *Practical
     Nonparametric Statistics*, 3rd ed., §3.2)."""
-    k = len(finite)
+    return _median_ci_sorted(np.sort(finite), z)
+
+
+def _median_ci_sorted(ordered: np.ndarray, z: float = 1.959963984540054) -> tuple[float, float]:
+    """:func:`median_ci` of values already sorted."""
+    k = len(ordered)
     if k == 0:
         return (math.nan, math.nan)
-    ordered = np.sort(finite)
     half = z * math.sqrt(k) / 2
     low = max(0, int(math.floor(k / 2 - half)))
     high = min(k - 1, int(math.ceil(k / 2 + half)))
@@ -501,6 +519,19 @@ def precise_enough(times: np.ndarray, precision: float) -> bool:
     return True
 
 
+def _precise_enough_sorted(ordered: list[np.ndarray], n: int, precision: float) -> bool:
+    """:func:`precise_enough` from each column's finite times, sorted, out of ``n`` samples."""
+    for finite in ordered:
+        low, high = wilson(len(finite), n)
+        if high - low >= precision:
+            return False
+        if len(finite):
+            m_low, m_high = _median_ci_sorted(finite)
+            if m_high - m_low >= precision:
+                return False
+    return True
+
+
 def simulate_until(
     graph: AttackGraph,
     entries: list[int],
@@ -517,19 +548,35 @@ def simulate_until(
     check_precision(precision, "precision")
     check_samples(max_samples, "max_samples")
     block = graph_block(graph)
+    columns = check_columns or len(out_nodes)
     parts: list[np.ndarray] = []
+    # Each target's finite times kept sorted as blocks arrive: checking the rule after every block is then a
+    # merge and two lookups, not a sort of everything so far (a cap of 10^6 samples took minutes, not seconds).
+    ordered = [np.empty(0, dtype=np.float32) for _ in range(columns)]
     done = 0
     blocks_done = 0
     while done < max_samples:
-        size = min(block, max_samples - done)
+        # Blocks are simulated in batches that grow with the run (one call per block cost more than the samples)
+        # but the rule is still checked block by block, so the run stops exactly where a block-wise one would.
+        batch = min(max(1, blocks_done), 256) * block
+        size = min(batch, max_samples - done)
         part = simulate(graph, entries, out_nodes, samples=size, seed=seed, workers=workers, first_block=blocks_done)
-        parts.append(part.times)
-        done += size
-        blocks_done += 1
+        for start in range(0, size, block):
+            piece = part.times[start : start + block]
+            parts.append(piece)
+            done += len(piece)
+            blocks_done += 1
+            for j in range(columns):
+                new = np.sort(piece[:, j][np.isfinite(piece[:, j])])
+                ordered[j] = np.insert(ordered[j], np.searchsorted(ordered[j], new), new)
+            if done >= 100 and _precise_enough_sorted(ordered, done, precision):
+                break
+        else:
+            if progress:
+                progress(done, max_samples)
+            continue
         if progress:
             progress(done, max_samples)
-        times = np.concatenate(parts)
-        if done >= 100 and precise_enough(times[:, : check_columns or times.shape[1]], precision):
-            break
+        break
     times = np.concatenate(parts)
     return Simulation(times, np.asarray(out_nodes, dtype=np.int64), [graph.name(int(n)) for n in out_nodes], seed, done)
