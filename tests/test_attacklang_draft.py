@@ -182,3 +182,16 @@ def test_generated_with_d3fend_it_meets_the_coverage_floor_of_issue_14(kb_full, 
     # a gate with evidence takes its effectiveness from the estimate file (M1032: 99.46%)
     defeat = next(s for s in spec.steps("Windows").values() if s.name.startswith("defeatM1032"))
     assert defeat.ttc == "Bernoulli(0.0054)" and "estimates/M1032.yaml" in defeat.meta["modeler"]
+
+
+@pytest.mark.parametrize("example", ["small-office", "dmz-company", "web-service-c2"])
+def test_models_written_for_0_1_load_or_say_what_to_rename(draft, example):
+    """Each problem a 0.1 example meets in the draft is one line naming the asset and the new name."""
+    from breachpath.demo import example_path
+    from breachpath.model import complete_links, validate
+    from breachpath.scenario import read_scenario
+
+    model = read_scenario(example_path(example)).model
+    complete_links(model, draft)
+    for problem in validate(model, draft):
+        assert problem.startswith("asset ") and "did you mean" in problem, problem
