@@ -195,3 +195,13 @@ def test_models_written_for_0_1_load_or_say_what_to_rename(draft, example):
     complete_links(model, draft)
     for problem in validate(model, draft):
         assert problem.startswith("asset ") and "did you mean" in problem, problem
+
+
+def test_the_committed_draft_is_what_the_generator_writes_from_v18_1(kb_full):
+    """The generated language is committed; regenerating it from the v18.1 bundle and the shared D3FEND ontology
+    must give the same text (after editing attacklang.mal.in or mapping.yaml:
+    `python -m breachpath.langs.generate --db KB --out src/breachpath/langs/attacklang-1.0-draft.mal`)."""
+    from breachpath.langs.generate import generate_attacklang
+
+    committed = (LANGS_DIR / "attacklang-1.0-draft.mal").read_text(encoding="utf-8")
+    assert generate_attacklang(kb_full) == committed
