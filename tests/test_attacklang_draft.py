@@ -80,11 +80,14 @@ def run(spec, assets: dict, target: str) -> np.ndarray:
     return simulate(graph, [graph.find("internet:adversaryPresence")], [graph.find(target)], samples=300, seed=3).times
 
 
-def test_code_execution_in_a_web_application_reads_the_database_password_in_its_configuration(draft):
-    """0.1: reading data never yielded credentials; here the web app's configuration holds the database's secret."""
-    assets = {
-        0: {"name": "internet", "type": "Internet", "associated_assets": {"exposedServices": [1]}},
-        1: {"name": "shop", "type": "WebApplication", "associated_assets": {"configuration": [2], "host": [5]}},
+def web_shop(egress: bool = False, uses_database: bool = False) -> dict:
+    """A web application on web01 whose configuration holds the password of the customer database on db01;
+    ``egress``: web01 can reach the Internet; ``uses_database``: the application is a client of the database."""
+    internet = {"exposedServices": [1], **({"hosts": [5]} if egress else {})}
+    shop = {"configuration": [2], "host": [5], **({"databases": [4]} if uses_database else {})}
+    return {
+        0: {"name": "internet", "type": "Internet", "associated_assets": internet},
+        1: {"name": "shop", "type": "WebApplication", "associated_assets": shop},
         2: {"name": "shop-config", "type": "Data", "associated_assets": {"secrets": [3]}},
         3: {"name": "db-password", "type": "Secret", "associated_assets": {"databases": [4]}},
         4: {"name": "postgres", "type": "Database", "associated_assets": {"data": [6], "host": [7]}},
@@ -92,7 +95,11 @@ def test_code_execution_in_a_web_application_reads_the_database_password_in_its_
         6: {"name": "customers", "type": "Data"},
         7: {"name": "db01", "type": "Linux"},
     }
-    times = run(draft, assets, "customers:read")
+
+
+def test_code_execution_in_a_web_application_reads_the_database_password_in_its_configuration(draft):
+    """0.1: reading data never yielded credentials; here the web app's configuration holds the database's secret."""
+    times = run(draft, web_shop(), "customers:read")
     assert np.isfinite(times).any()
 
 
@@ -115,22 +122,9 @@ def test_a_deploy_key_opens_its_role_without_the_tenants_mfa(draft):
 def test_data_leaves_through_any_host_with_egress_not_only_the_one_that_stores_it(draft):
     """0.1: data could only leave from the host storing it, so egress filtering there alone cut exfiltration. Here
     the database host has no way out, yet customer data read through the web application leaves through web01."""
-    assets = {
-        0: {"name": "internet", "type": "Internet", "associated_assets": {"exposedServices": [1], "hosts": [5]}},
-        1: {
-            "name": "shop",
-            "type": "WebApplication",
-            "associated_assets": {"configuration": [2], "host": [5], "databases": [4]},
-        },
-        2: {"name": "shop-config", "type": "Data", "associated_assets": {"secrets": [3]}},
-        3: {"name": "db-password", "type": "Secret", "associated_assets": {"databases": [4]}},
-        4: {"name": "postgres", "type": "Database", "associated_assets": {"data": [6], "host": [7]}},
-        5: {"name": "web01", "type": "Linux"},
-        6: {"name": "customers", "type": "Data"},
-        7: {"name": "db01", "type": "Linux"},
-    }
+    assets = web_shop(egress=True, uses_database=True)
     assert np.isfinite(run(draft, assets, "customers:exfiltrate")).any()
-    no_way_out = {**assets, 0: {**assets[0], "associated_assets": {"exposedServices": [1]}}}
+    no_way_out = web_shop(egress=False, uses_database=True)
     assert np.isfinite(run(draft, no_way_out, "customers:read")).any()
     assert not np.isfinite(run(draft, no_way_out, "customers:exfiltrate")).any()
 
@@ -198,10 +192,9 @@ def test_models_written_for_0_1_load_or_say_what_to_rename(draft, example):
 
 
 def test_the_committed_draft_is_what_the_generator_writes_from_v18_1(kb_full):
-    """The generated language is committed; regenerating it from the v18.1 bundle and the shared D3FEND ontology
-    must give the same text (after editing attacklang.mal.in or mapping.yaml:
-    `python -m breachpath.langs.generate --db KB --out src/breachpath/langs/attacklang-1.0-draft.mal`)."""
-    from breachpath.langs.generate import generate_attacklang
+    """The generated language is pinned by its SHA-256 (the 1.4 MB text is generated, not committed): regenerating
+    it from the v18.1 bundle and the shared D3FEND ontology must give the same text. After editing
+    attacklang.mal.in or mapping.yaml, `python -m breachpath.langs.generate --db KB --digest` prints the new one."""
+    from breachpath.langs.generate import DRAFT_DIGEST, digest, generate_attacklang
 
-    committed = (LANGS_DIR / "attacklang-1.0-draft.mal").read_text(encoding="utf-8")
-    assert generate_attacklang(kb_full) == committed
+    assert digest(generate_attacklang(kb_full)) == DRAFT_DIGEST.read_text().split()[0]

@@ -505,18 +505,8 @@ def _median_ci_sorted(ordered: np.ndarray, z: float = 1.959963984540054) -> tupl
 
 def precise_enough(times: np.ndarray, precision: float) -> bool:
     """Every column's compromise probability and median TTC have 95% intervals narrower than ``precision``."""
-    n = times.shape[0]
-    for j in range(times.shape[1]):
-        column = times[:, j]
-        finite = column[np.isfinite(column)]
-        low, high = wilson(len(finite), n)
-        if high - low >= precision:
-            return False
-        if len(finite):
-            m_low, m_high = median_ci(finite)
-            if m_high - m_low >= precision:
-                return False
-    return True
+    ordered = [np.sort(times[:, j][np.isfinite(times[:, j])]) for j in range(times.shape[1])]
+    return _precise_enough_sorted(ordered, times.shape[0], precision)
 
 
 def _precise_enough_sorted(ordered: list[np.ndarray], n: int, precision: float) -> bool:

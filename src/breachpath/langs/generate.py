@@ -13,8 +13,10 @@ Closing a door is a mitigation that holds; closing them all makes the state unre
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from breachpath.langs.techniques import Door
 
@@ -243,6 +245,14 @@ def generate_attacklang(kb, template_path=None, catalog_dir=None) -> str:
     )
 
 
+#: The SHA-256 of the generated draft: the 1.4 MB text is generated, not committed; the digest pins it.
+DRAFT_DIGEST = Path(__file__).resolve().parent / "attacklang-1.0-draft.sha256"
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m breachpath.langs.generate [--db KB] [--out FILE]``: write attacklang generated from its template."""
     import argparse
@@ -254,11 +264,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m breachpath.langs.generate", description=main.__doc__)
     parser.add_argument("--db", help="knowledge base (default: the user's)")
     parser.add_argument("--out", help="where to write the language (default: standard output)")
+    parser.add_argument("--digest", action="store_true", help="print the SHA-256 of the language instead")
     args = parser.parse_args(argv)
     try:
         with KnowledgeBase.open(args.db) as kb:
             text = generate_attacklang(kb)
-        if args.out:
+        if args.digest:
+            print(digest(text))
+        elif args.out:
             atomic_write_bytes(args.out, text.encode())
         else:
             print(text, end="")
