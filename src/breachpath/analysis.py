@@ -32,7 +32,27 @@ def _step_view(graph: AttackGraph, node: int) -> dict:
         "kind": KINDS[graph.kind[node]],
         "attack_ids": graph.info.get("attack_ids", {}).get(f"{asset_type}.{step}", []),
         "ttc": None if graph.ttc[node] < 0 else str(graph.ttc_texts[graph.ttc[node]]),
+        "gate": _is_gate_plumbing(graph, node),
     }
+
+
+def _is_gate_plumbing(graph: AttackGraph, node: int) -> bool:
+    """A step a defense leads to ("…Bypassed"), or the defeat step of defenses that are off: on a path they say
+    only that a door had no defense in its way, which text views leave out. The defeat step of a defense that is
+    on (or may be) stays: the attacker got past it."""
+    if (graph.kind[graph.parents(node)] == 2).any():
+        return True
+    children = graph.children(node)
+    if not len(children):
+        return False
+    defenses = []
+    for child in children:
+        parents = graph.parents(child)
+        found = parents[graph.kind[parents] == 2]
+        if not len(found):
+            return False
+        defenses.extend(found.tolist())
+    return bool((graph.defense_p[defenses] == 0).all())
 
 
 def _path(sim: Simulation, sample: int, target: int) -> tuple[int, ...]:

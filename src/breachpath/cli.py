@@ -1175,7 +1175,7 @@ def simulate_command(
                 steps = " → ".join(
                     f"{st['name']}" + (f" [{', '.join(st['attack_ids'])}]" if st["attack_ids"] else "")
                     for st in path["steps"]
-                    if st["kind"] in ("or", "and")
+                    if st["kind"] in ("or", "and") and not st["gate"]
                 )
                 lines.append(f"{rank}. {path['frequency']:.1%} of successful samples: {steps}")
             lines.append(
@@ -1350,7 +1350,7 @@ def _write_outputs(graph, spec, result, source: Path, entries: list[int], target
         }
         data = report_data(
             graph, result, name, names, entries, targets=targets, kb=kb, whatif=tried, estimates=estimates,
-            summary=summary,
+            summary=summary, spec=spec,
         )  # fmt: skip
         outputs[report] = render_html(data).encode()
         written.append(f"the report to {report}")

@@ -143,8 +143,10 @@ def report_data(
     whatif: dict | None = None,
     estimates: dict | None = None,
     summary: dict | None = None,
+    spec=None,
 ) -> dict:
-    """Everything the HTML report shows, as plain data."""
+    """Everything the HTML report shows, as plain data. With the language (``spec``), each technique also says
+    where its steps' TTCs come from (:func:`ttc_sources`)."""
     targets = sim.path_targets if targets is None else targets
     out_targets = []
     for j in range(targets):
@@ -170,6 +172,7 @@ def report_data(
             "url": "https://attack.mitre.org/techniques/" + attack_id.replace(".", "/") + "/",
             "ttc": sorted({str(graph.ttc_texts[graph.ttc[v]]) if graph.ttc[v] >= 0 else "instantaneous" for v in share["steps"]}),
             "estimate": estimate,
+            "ttc_sources": ttc_sources(graph, spec, share["steps"]) if spec is not None else None,
             "d3fend": _unique_countermeasures(countermeasures.get(attack_id, []))[:6],
         })  # fmt: skip
     defenses = []
@@ -185,8 +188,32 @@ def report_data(
         "targets": out_targets, "techniques": techniques, "defenses": defenses,
         "defense_ranking": (whatif or {}).get("ranking", WHATIF_RANKING),
         "d3fend_loaded": bool(countermeasures) or (kb is not None and getattr(kb, "has_d3fend", lambda: False)()),
-        "kb": kb is not None,
+        "kb": kb is not None, "ttc_provenance": spec is not None,
     }  # fmt: skip
+
+
+def ttc_sources(graph: AttackGraph, spec, nodes) -> list[dict]:
+    """Where the TTCs of ``nodes`` come from, one entry per language step (``Type.step``) and TTC drawn: the step's
+    :func:`~breachpath.lang.provenance.ttc_provenance` (an estimate with its file, a default with its reason,
+    unstated, or None for a step that takes no time), or ``kind: "scenario"`` when the scenario replaced the
+    language's TTC."""
+    from breachpath.lang.provenance import ttc_provenance
+
+    out: dict[tuple[str, str | None], dict] = {}
+    for v in nodes:
+        asset_type = str(graph.asset_types[graph.asset[v]])
+        name = str(graph.step_names[graph.step[v]])
+        drawn = str(graph.ttc_texts[graph.ttc[v]]) if graph.ttc[v] >= 0 else None
+        key = (f"{asset_type}.{name}", drawn)
+        if key in out:
+            continue
+        step = spec.steps(asset_type).get(name) if asset_type in spec.assets else None
+        if step is not None and drawn != step.ttc:
+            found = {"kind": "scenario", "source": None, "reason": None, "tactic": None, "text": None}
+        else:
+            found = ttc_provenance(step) if step is not None else None
+        out[key] = {"step": key[0], "ttc": drawn, "provenance": found}
+    return sorted(out.values(), key=lambda row: (row["step"], row["ttc"] or ""))
 
 
 def _unique_countermeasures(rows: list[dict]) -> list[dict]:

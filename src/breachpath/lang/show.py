@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 
 from breachpath.errors import NotFoundError
+from breachpath.lang.provenance import provenance_label, ttc_provenance
 from breachpath.lang.spec import LanguageSpec, Step
 
 
@@ -81,6 +82,7 @@ def _step_dict(step: Step) -> dict:
         "cia": step.cia,
         "ttc": step.ttc,
         "ttc_from_comment": step.ttc_from_comment,
+        "ttc_source": ttc_provenance(step),
         "meta": step.meta,
         "attack_ids": step.attack_ids,
         "requires": [expr_text(e) for e in step.requires or []],
@@ -168,8 +170,10 @@ def _render_step(step: dict, heading: str) -> str:
     extras = []
     if step["declared_in"]:
         extras.append(f"declared in {step['declared_in']}")
+    source = step.get("ttc_source")
     if step["ttc"]:
-        extras.append(f"TTC {step['ttc']}" + (" (from a comment)" if step["ttc_from_comment"] else ""))
+        notes = (["from a comment"] if step["ttc_from_comment"] else []) + ([source["kind"]] if source else [])
+        extras.append(f"TTC {step['ttc']}" + (f" ({'; '.join(notes)})" if notes else ""))
     if step["tags"]:
         extras.append(" ".join(f"@{t}" for t in step["tags"]))
     if step["cia"]:
@@ -177,6 +181,8 @@ def _render_step(step: dict, heading: str) -> str:
     if step["attack_ids"]:
         extras.append("ATT&CK " + ", ".join(step["attack_ids"]))
     parts.append("; ".join(extras))
+    if source and heading.startswith("# "):  # a step's own page: where its TTC comes from, in full
+        parts.append(f"TTC source: {provenance_label(source)}")
     parts += [f"{k}: {v}" for k, v in step["meta"].items()]
     parts += [f"<- {e}" for e in step["requires"]]
     parts += [f"-> {e}" for e in step["reaches"]]
