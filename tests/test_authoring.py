@@ -85,8 +85,8 @@ def test_nearest_knows_abbreviations_and_shared_words():
 def test_unknown_step_on_an_asset_suggests_the_step_it_abbreviates():
     graph, _ = office_graph()
     with pytest.raises(InputError) as caught:
-        graph.find("ws-alice:mfa")
-    assert "ws-alice (Windows) has no attack step 'mfa'; did you mean multiFactorAuthentication" in str(caught.value)
+        graph.find("ws-alice:cd")  # the initials of credentialDumping: difflib alone finds nothing
+    assert "ws-alice (Windows) has no attack step 'cd'; did you mean credentialDumping?" in str(caught.value)
     with pytest.raises(InputError, match=r"no asset 'fs1' in the model; did you mean fs01\?"):
         graph.find("fs1:userAccess")
 
@@ -96,8 +96,9 @@ def test_an_unknown_defense_is_told_the_defenses_only():
     with pytest.raises(InputError) as caught:
         find_defense(graph, "ws-alice:mfa")
     message = str(caught.value)
-    assert "ws-alice (Windows) has no defense 'mfa'; did you mean multiFactorAuthentication?" in message
-    assert "mfaBypassed" not in message  # an attack step: enabling it would change nothing
+    assert "ws-alice (Windows) has no defense 'mfa'; did you mean d3MFAMultiFactorAuthentication?" in message
+    # Attack steps that graph.find suggests for 'mfa': enabling them would change nothing.
+    assert "defeatD3MFAMultiFactorAuthentication" not in message and "Bypassed" not in message
 
 
 def test_model_validate_suggests_types_fields_and_defenses(tmp_path):
@@ -111,7 +112,7 @@ def test_model_validate_suggests_types_fields_and_defenses(tmp_path):
     result = run_cli("model", "validate", str(model), "--lang", "attacklang")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     out = result.stdout
-    assert "asset 0 (vpn01): Linux has no defense mfa; did you mean multiFactorAuthentication?" in out
+    assert "asset 0 (vpn01): Linux has no defense mfa; did you mean d3MFAMultiFactorAuthentication?" in out
     assert "asset 1 (db01): unknown asset type Windos; did you mean Windows?" in out
     assert "asset 2 (ws01): Windows has no field acounts; did you mean accounts?" in out
     assert "asset 2 (ws01): Windows.bruteForce is an attack step, not a defense; defenses of a Windows:" in out
@@ -124,13 +125,13 @@ def test_scenario_names_are_checked_with_the_file_and_key_named(tmp_path):
     one_line_error(run_cli("simulate", str(scenario)), f"{scenario}: entry_points:", "did you mean adversaryPresence?")
     scenario = write_scenario(tmp_path, defenses={"o365-alice:mfa": 1.0})
     one_line_error(
-        run_cli("simulate", str(scenario)), f"{scenario}: defenses: o365-alice:mfa", "multiFactorAuthentication"
+        run_cli("simulate", str(scenario)), f"{scenario}: defenses: o365-alice:mfa", "d3MFAMultiFactorAuthentication"
     )
-    scenario = write_scenario(tmp_path, ttc={"Windows.credentialAccess": "Exponential(1)"})
+    scenario = write_scenario(tmp_path, ttc={"Windows.osCredentialDumping": "Exponential(1)"})
     one_line_error(
         run_cli("whatif", str(scenario)),
-        f"{scenario}: ttc.Windows.credentialAccess: matches no attack step",
-        "did you mean Windows.osCredentialDumping",
+        f"{scenario}: ttc.Windows.osCredentialDumping: matches no attack step",
+        "attacklang 1.0 renamed it Windows.credentialDumping",
     )
 
 
@@ -139,7 +140,7 @@ def test_options_naming_steps_say_which_option(tmp_path):
     one_line_error(run_cli("simulate", str(scenario), "--target", "ad-database:rd"), "--target: ", "did you mean read?")
     one_line_error(run_cli("simulate", str(scenario), "--entry", "internet:presence"), "--entry: ", "adversaryPresence")
     one_line_error(
-        run_cli("whatif", str(scenario), "--defense", "ws-alice:mfa"), "--defense ", "multiFactorAuthentication"
+        run_cli("whatif", str(scenario), "--defense", "ws-alice:mfa"), "--defense ", "d3MFAMultiFactorAuthentication"
     )
     saved = tmp_path / "g.npz"
     assert run_cli("graph", "build", str(scenario), "--out", str(saved)).returncode == 0
@@ -200,14 +201,14 @@ def test_check_model_counts_what_it_does_not_show(attacklang):
 
 
 def test_an_unreachable_target_is_a_warning_that_says_why(tmp_path):
-    scenario = write_scenario(tmp_path, targets=["ws-alice:exfiltrationOverWebService", "mailboxes:read"], samples=200)
+    scenario = write_scenario(tmp_path, targets=["ws-alice:webServiceExfiltration", "mailboxes:read"], samples=200)
     result = run_cli("simulate", str(scenario), "--format", "json")
     assert result.returncode == 0, result.stderr
     warnings = json.loads(result.stdout)["warnings"]
     assert warnings == [
-        "target ws-alice:exfiltrationOverWebService cannot be reached from the entry points: ws-alice:webServiceC2 "
-        "is an AND step and its parent ws-alice:webServiceChannel is unreachable; ws-alice:webServiceChannel has no "
-        "parent step and is not an entry point"
+        "target ws-alice:webServiceExfiltration cannot be reached from the entry points: "
+        "ws-alice:webServiceExfiltration is an AND step and its parent ws-alice:webServiceChannel is unreachable; "
+        "ws-alice:webServiceChannel has no parent step and is not an entry point"
     ]
     assert result.stderr == f"warning: {warnings[0]}\n"
 
@@ -226,10 +227,11 @@ def test_what_cannot_be_reached_is_never_reached_in_simulation(name):
 
 
 def test_a_whatif_defense_that_is_already_on_is_a_warning(tmp_path):
-    scenario = write_scenario(tmp_path, defenses={"o365-alice:multiFactorAuthentication": 1.0}, samples=200)
-    result = run_cli("whatif", str(scenario), "--defense", "o365-alice:multiFactorAuthentication", "--format", "json")
+    mfa = "o365-alice:m1032MultiFactorAuthentication"
+    scenario = write_scenario(tmp_path, defenses={mfa: 1.0}, samples=200)
+    result = run_cli("whatif", str(scenario), "--defense", mfa, "--format", "json")
     assert result.returncode == 0, result.stderr
-    expected = "o365-alice:multiFactorAuthentication is already on (p = 1 in the scenario): enabling it changes nothing"
+    expected = f"{mfa} is already on (p = 1 in the scenario): enabling it changes nothing"
     assert json.loads(result.stdout)["warnings"] == [expected]
     assert f"warning: {expected}" in result.stderr
 
@@ -333,17 +335,17 @@ def test_a_scenario_seed_outside_the_range_is_refused(tmp_path):
 
 @pytest.mark.parametrize("ttc", ["1/0", "10^400", "LogNormal(1000, 100)", "Exponential(1e-320)"])
 def test_a_ttc_that_never_completes_is_refused_without_numpy_warnings(tmp_path, ttc):
-    scenario = write_scenario(tmp_path, ttc={"Windows.osCredentialDumping": ttc})
-    error = one_line_error(run_cli("simulate", str(scenario)), f"{scenario}: ttc.Windows.osCredentialDumping = {ttc}")
+    scenario = write_scenario(tmp_path, ttc={"Windows.credentialDumping": ttc})
+    error = one_line_error(run_cli("simulate", str(scenario)), f"{scenario}: ttc.Windows.credentialDumping = {ttc}")
     assert "never completes in practice" in error and "RuntimeWarning" not in error
 
 
 def test_a_ttc_of_centuries_is_a_warning(tmp_path):
-    scenario = write_scenario(tmp_path, ttc={"Windows.osCredentialDumping": "Exponential(1e-6)"}, samples=100)
+    scenario = write_scenario(tmp_path, ttc={"Windows.credentialDumping": "Exponential(1e-6)"}, samples=100)
     result = run_cli("simulate", str(scenario), "--format", "json")
     assert result.returncode == 0 and "RuntimeWarning" not in result.stderr
     (warning,) = json.loads(result.stdout)["warnings"]
-    assert warning.startswith(f"{scenario}: ttc.Windows.osCredentialDumping = Exponential(1e-6): median time 6.93e+05")
+    assert warning.startswith(f"{scenario}: ttc.Windows.credentialDumping = Exponential(1e-6): median time 6.93e+05")
 
 
 def test_completion_problem_judges_the_typical_successful_attempt():
@@ -360,13 +362,14 @@ def test_completion_problem_judges_the_typical_successful_attempt():
 def test_whatif_refuses_an_attack_step_as_a_defense(tmp_path):
     scenario = write_scenario(tmp_path)
     one_line_error(
-        run_cli("whatif", str(scenario), "--defense", "ws-alice:userExecution"),
-        "ws-alice:userExecution is an attack step, not a defense; defenses on this asset: multiFactorAuthentication",
+        run_cli("whatif", str(scenario), "--defense", "ws-alice:execution"),
+        "ws-alice:execution is an attack step, not a defense; defenses on this asset: ",
+        "more (`breachpath lang show TYPE` lists them)",
     )
     graph, data = office_graph()
     with pytest.raises(InputError, match="is an attack step, not a defense"):
         whatif(graph, [graph.find(data["entry_points"][0])], [graph.find(data["targets"][0])],
-               [graph.find("ws-alice:userExecution")], samples=100)  # fmt: skip
+               [graph.find("ws-alice:execution")], samples=100)  # fmt: skip
 
 
 # -- 8. wrong types in documents: one line naming the file and the key --------------------------------------
@@ -401,14 +404,14 @@ BAD_SCENARIOS = {
     "entry_points is a number": ({"entry_points": 5}, "entry_points: expected a list of asset:step, not the number 5"),
     "a target is a list": ({"targets": [["fs01:encrypt"]]}, "targets: expected a list of asset:step, found a list"),
     "defenses is text": ({"defenses": "all"}, "defenses must map asset:defense to a probability, not 'all'"),
-    "a defense is text": ({"defenses": {"o365-alice:multiFactorAuthentication": "on"}}, "defenses.o365-alice:multiFactorAuthentication = 'on'"),
+    "a defense is text": ({"defenses": {"o365-alice:m1032MultiFactorAuthentication": "on"}}, "defenses.o365-alice:m1032MultiFactorAuthentication = 'on'"),
     "samples is text": ({"samples": "many"}, "samples must be a whole number from 1 to 100,000,000, not 'many'"),
     "samples is 1.5": ({"samples": 1.5}, "samples must be a whole number"),
     "samples is 10^12": ({"samples": 10**12}, "samples must be a whole number"),
     "seed is text": ({"seed": "lucky"}, "seed must be a whole number from 0 to 2^64 - 1, not 'lucky'"),
     "seed is negative": ({"seed": -1}, "seed must be a whole number"),
     "ttc is a list": ({"ttc": ["Exponential(1)"]}, "ttc must map"),
-    "a ttc is a mapping": ({"ttc": {"Windows.osCredentialDumping": {"rate": 1}}}, "ttc.Windows.osCredentialDumping must be a MAL distribution (text), not a mapping"),
+    "a ttc is a mapping": ({"ttc": {"Windows.credentialDumping": {"rate": 1}}}, "ttc.Windows.credentialDumping must be a MAL distribution (text), not a mapping"),
     "agents is a list": ({"agents": ["eve"]}, "agents must be a mapping of name to agent, not a list"),
     "an agent is text": ({"agents": {"eve": "attacker"}}, "agents.eve must be a mapping"),
     "an agent's goals are a mapping": ({"agents": {"eve": {"goals": {"a": 1}}}}, "agents.eve.goals: expected a list of asset:step, not a mapping"),

@@ -7,12 +7,13 @@ Expectations are computed from the raw v18.1 enterprise bundle (tactics from kil
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from breachpath.lang import compile_file, compile_text
 from breachpath.lang.coverage import coverage, language_ids
-from breachpath.langs import ATTACKLANG
+from breachpath.langs import ATTACKLANG, ATTACKLANG_0_1
 from breachpath.navigator import coverage_layer
 from conftest import attack_id_of, require_shared, run_cli
 
@@ -106,12 +107,20 @@ def test_totals_are_the_live_techniques_of_the_bundle(kb_full, raw18, bundle_tec
     assert totals["tactics"] == len({o["x_mitre_shortname"] for o in raw18 if o.get("type") == "x-mitre-tactic"})
 
 
-def test_attacklang_today(kb_full):
-    """The figures issue 14 starts from: 21 of 691 techniques; every id the language uses is live."""
-    result = coverage(compile_file(ATTACKLANG), kb_full)
-    assert result["counts"]["techniques"] == 21 and result["totals"]["techniques"] == 691
-    assert result["not_live"] == []
-    assert "D3-NTA" in result["d3fend"] and "M1032" in result["mitigations"]
+def test_attacklang_0_1_and_1_0(kb_full):
+    """The figures issue 14 starts from (attacklang 0.1: 21 of 691 techniques) and where 1.0 is; every id either
+    language uses is live."""
+    before = coverage(compile_file(ATTACKLANG_0_1), kb_full)
+    assert before["counts"]["techniques"] == 21 and before["totals"]["techniques"] == 691
+    assert before["not_live"] == []
+    assert "D3-NTA" in before["d3fend"] and "M1032" in before["mitigations"]
+    after = coverage(compile_file(ATTACKLANG), kb_full)
+    assert after["counts"]["techniques"] >= 200 and after["not_live"] == []
+    # 1.0 keeps every technique 0.1 had, but those its mapping table excludes, each with a reason
+    from breachpath.langs.techniques import read_mapping
+
+    excluded = {e.technique for e in read_mapping().exclusions if e.states is None}
+    assert set(before["techniques"]) - set(after["techniques"]) <= excluded
 
 
 def test_cli_json_and_navigator_layer(kb_full, tmp_path):
@@ -133,9 +142,12 @@ def test_cli_json_and_navigator_layer(kb_full, tmp_path):
 
 
 def test_cli_table_without_a_knowledge_base(tmp_path):
-    done = run_cli("lang", "coverage", env={"BREACHPATH_HOME": str(tmp_path)})
+    done = run_cli("lang", "coverage", "--lang", "attacklang-0.1", env={"BREACHPATH_HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert "techniques and sub-techniques: 21" in done.stdout and "kb load" in done.stdout
+    done = run_cli("lang", "coverage", env={"BREACHPATH_HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert int(re.search(r"techniques and sub-techniques: (\d+)", done.stdout).group(1)) >= 200
 
 
 def test_the_layer_leaves_out_ids_that_are_not_live(kb_full):

@@ -73,7 +73,20 @@ def test_states_that_name_their_techniques_get_exactly_those(bundle, doors):
             assert technique in bundle, f"{state.key}: {technique} is not a live enterprise technique"
             assert state.tactic in bundle[technique]["tactics"], f"{state.key}: {technique} is not {state.tactic}"
         expected = {i for i in state.only if not _excluded(mapping, i, state.key)}
-        assert {d.id for d in doors[(state.asset, state.state)]} == expected
+        if state.asset in SUBTYPES:  # on each concrete subtype, the named techniques of its platforms
+            for asset in SUBTYPES[state.asset]:
+                platforms = set(mapping.platforms[asset])
+                mine = {i for i in expected if bundle[i]["platforms"] & platforms}
+                assert {d.id for d in doors[(asset, state.state)]} == mine, (asset, state.state)
+        else:
+            assert {d.id for d in doors[(state.asset, state.state)]} == expected
+
+
+def test_a_preferred_technique_is_a_door_of_its_state(doors):
+    """`prefer` names the door an attack path shows when several are open: it must be one of them."""
+    for state in (s for s in read_mapping().states if s.prefer):
+        for asset in SUBTYPES.get(state.asset, (state.asset,)):
+            assert state.prefer in {d.id for d in doors[(asset, state.state)]}, (asset, state.state)
 
 
 def test_a_mitigation_gates_exactly_the_techniques_it_mitigates(bundle, doors):
@@ -118,6 +131,10 @@ def test_the_table_reaches_across_the_matrix(doors):
         ("format: 1\nplatforms: {}\nstates: [{asset: Host, state: x}]\n", r"states\[0\] needs asset, state and tactic"),
         ("format: 1\nplatforms: {}\nstates: [{asset: Person, state: x, tactic: y}]\n", "has no platforms"),
         ("format: 1\nplatforms: {}\nexclusions: [{technique: T1}]\n", "needs a technique and a reason"),
+        ("format: 1\nplatforms: {}\nstates: [{asset: P, state: x, tactic: y, only: [T1], prefer: [T1]}]\n",
+         r"states\[0\].prefer must be a technique id"),
+        ("format: 1\nplatforms: {}\ndefaults: {discovery: {ttc: EasyAndCertain}}\n", "defaults.discovery needs"),
+        ("format: 1\nplatforms: {}\ndefaults: {discovery: {ttc: Exponential(, reason: r}}\n", "defaults.discovery: "),
     ],
 )
 def test_a_bad_table_is_one_line(tmp_path, text, message):

@@ -62,8 +62,10 @@ def _path(sim: Simulation, sample: int, target: int) -> tuple[int, ...]:
 
 def in_causal_order(graph: AttackGraph, path: tuple[int, ...]) -> list[int]:
     """The steps of a path so that each comes after the parents it used (Kahn's topological sort over the graph's
-    edges within the path; ties keep the recorded order). An AND step's branches are recorded one after the other,
-    so the reversed record alone can list a later branch's step before an earlier branch's entry."""
+    edges within the path, an AND step after all its parents there, an OR step after one; ties keep the recorded
+    order). An AND step's branches are recorded one after the other, so the reversed record alone can list a later
+    branch's step before an earlier branch's entry; and a graph's cycles (a host's access leads back to its
+    network's) would block an OR step that waited for all its parents on the path."""
     members = {v: i for i, v in enumerate(path)}
     indegree = dict.fromkeys(path, 0)
     children: dict[int, list[int]] = {v: [] for v in path}
@@ -73,6 +75,9 @@ def in_causal_order(graph: AttackGraph, path: tuple[int, ...]) -> list[int]:
             if child in members and child != v:
                 children[v].append(child)
                 indegree[child] += 1
+    for v in path:  # an OR step needs one of its parents before it (the one that gave its time), not all of them
+        if graph.kind[v] != 1:
+            indegree[v] = min(indegree[v], 1)
     ready = [(members[v], v) for v in path if indegree[v] == 0]
     heapq.heapify(ready)
     ordered: list[int] = []
@@ -83,7 +88,7 @@ def in_causal_order(graph: AttackGraph, path: tuple[int, ...]) -> list[int]:
             indegree[child] -= 1
             if indegree[child] == 0:
                 heapq.heappush(ready, (members[child], child))
-    # A cycle inside a recorded path cannot happen (times strictly order it); keep any leftovers just in case.
+    # Every recorded step is reached from an entry through the path, so nothing is left; kept just in case.
     ordered += [v for v in path if v not in set(ordered)]
     return ordered
 
@@ -163,19 +168,25 @@ def chokepoints(
     """Attack steps on the largest share of successful paths, weighted by how early they come.
 
     A step's score is the mean, over successful samples, of its earliness on that sample's path (1 at the
-    entry end, 0 at the target; 0 when the step is not on the path). Entry points, the target itself, defenses
-    and existence steps are left out: they are not where an attacker can be stopped along the way.
+    entry end, 0 at the target; 0 when the step is not on the path). Entry points, the target itself, defenses,
+    existence steps and gate plumbing (a defense's bypassed step, the defeat step of a defense that is off) are
+    left out: they are not where an attacker can be stopped along the way (the defense is, in `whatif`).
     """
     times = sim.times[:, target]
     successful = np.flatnonzero(np.isfinite(times))
     excluded = set(entries or []) | {int(sim.nodes[target])}
     score: Counter[int] = Counter()
     share: Counter[int] = Counter()
+    plumbing: dict[int, bool] = {}
     for s in successful:
         path = _path(sim, int(s), target)
         length = len(path)
         for position, node in enumerate(path):
             if node in excluded or graph.kind[node] >= 2:
+                continue
+            if node not in plumbing:
+                plumbing[node] = _is_gate_plumbing(graph, node)
+            if plumbing[node]:
                 continue
             share[node] += 1
             score[node] += 1 - position / max(1, length - 1)
@@ -214,6 +225,54 @@ class _BootstrapPicks:
         rng = np.random.default_rng(self.seed)
         for _ in range(self.rows):
             yield rng.integers(0, self.samples, size=self.samples)
+
+
+def cannot_matter(graph: AttackGraph, defenses: list[int]) -> set[int]:
+    """The defenses among ``defenses`` that, enabled alone, provably change no step's time in any sample.
+
+    A defense gates steps through its bypassed step. Enabling it can only delay a step ``s`` that a gated step
+    ``g`` leads to; if ``s`` has another parent ``h`` with no TTC whose parents are among ``g``'s other parents
+    or steps every sample reaches at time 0 (the bypassed steps of defenses that are off), ``h`` reaches ``s`` no
+    later than ``g`` would have, so ``s`` keeps its time. When that holds for every step the defense gates, it
+    cannot change a result. attacklang's techniques are such doors (zero-time alternatives into a state, each
+    gated by its own mitigations): one mitigation that leaves another door open changes nothing, and trying it
+    would cost a whole simulation. The test is exact, not sampled: what it drops would have shown ΔP = 0."""
+    kind, ttc, p = graph.kind, graph.ttc, graph.defense_p
+    always: dict[int, bool] = {}
+
+    def at_zero(node: int, but: int) -> bool:
+        """A bypassed step of a defense that is off (p = 0) other than ``but``: reached at 0 in every sample."""
+        if node not in always:
+            parents = graph.parents(node)
+            off = parents[(kind[parents] == 2)]
+            always[node] = kind[node] == 0 and ttc[node] < 0 and len(off) > 0 and bool((p[off] == 0).all())
+        return always[node] and but not in graph.parents(node).tolist()
+
+    def no_later(h: int, others: set[int], defense: int) -> bool:
+        """``h`` (no TTC) is reached no later than a step whose parents are ``others``: an AND step whose parents
+        are all among them (or at 0), an OR step with one parent among them (or at 0)."""
+        if ttc[h] >= 0 or kind[h] not in (0, 1):
+            return False
+        ok = [q in others or at_zero(q, defense) for q in graph.parents(h).tolist()]
+        return all(ok) if kind[h] == 1 else any(ok)
+
+    idle = set()
+    for defense in defenses:
+        bypassed = set(graph.children(defense).tolist())
+        gated = [int(g) for b in bypassed for g in graph.children(b)]
+        # Only AND steps are gated in this sense (an OR step with a bypassed parent is reached at once).
+        covered = bool(gated) and all(kind[g] == 1 for g in gated)
+        for g in gated if covered else []:
+            others = set(graph.parents(g).tolist()) - bypassed
+            alternatives = graph.children(g).tolist()
+            if not all(
+                any(h != g and no_later(h, others, defense) for h in graph.parents(s).tolist()) for s in alternatives
+            ):
+                covered = False
+                break
+        if covered:
+            idle.add(defense)
+    return idle
 
 
 def whatif(
@@ -276,7 +335,9 @@ def whatif(
                 for node in _path(base, int(s), j):
                     if graph.kind[node] == 2:
                         on_paths[node] += 1
-        defenses = [node for node, _ in on_paths.most_common(limit)]
+        ranked = [node for node, _ in on_paths.most_common()]
+        idle = cannot_matter(graph, ranked)
+        defenses = [node for node in ranked if node not in idle][:limit]
     runs[0] = 1 + len(defenses)
     picks = _BootstrapPicks(0 if seed is None else seed, bootstrap, samples)
     results = []

@@ -614,7 +614,8 @@ def lang_compile(
     path: Annotated[
         Path,
         typer.Argument(
-            metavar="FILE", help="A .mal entry file (or a langspec.json / .mar, or a built-in: attacklang)."
+            metavar="FILE",
+            help="A .mal entry file (or a langspec.json / .mar, or a built-in: attacklang, attacklang-0.1).",
         ),
     ],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the langspec.json here.")] = None,
@@ -672,7 +673,11 @@ def lang_compile(
 def lang_coverage(
     lang: Annotated[
         Path,
-        typer.Option("--lang", "-l", help="The language: a .mal file, langspec.json, .mar, or a built-in: attacklang."),
+        typer.Option(
+            "--lang",
+            "-l",
+            help="The language: a .mal file, langspec.json, .mar, or a built-in: attacklang, attacklang-0.1.",
+        ),
     ] = Path("attacklang"),
     navigator: Annotated[
         Path | None, typer.Option("--navigator", help="Write an ATT&CK Navigator layer of the covered techniques.")
@@ -738,8 +743,12 @@ def _print_coverage(result: dict) -> None:
 def lang_show(
     lang: Annotated[
         Path,
-        typer.Option("--lang", "-l", help="The language: a .mal file, langspec.json, .mar, or a built-in: attacklang."),
-    ],
+        typer.Option(
+            "--lang",
+            "-l",
+            help="The language: a .mal file, langspec.json, .mar, or a built-in: attacklang (the default), attacklang-0.1.",
+        ),
+    ] = Path("attacklang"),
     target: Annotated[
         str | None,
         typer.Argument(metavar="[ASSET[.step]]", help="An asset, or one of its attack steps; none: list the assets."),
@@ -763,7 +772,11 @@ def lang_show(
 
 LangOption = Annotated[
     Path,
-    typer.Option("--lang", "-l", help="The language: a .mal file, langspec.json, .mar, or a built-in: attacklang."),
+    typer.Option(
+        "--lang",
+        "-l",
+        help="The language: a .mal file, langspec.json, .mar, or a built-in: attacklang, attacklang-0.1.",
+    ),
 ]
 
 
@@ -784,12 +797,12 @@ def model_validate(
 ) -> None:
     """Check a model (or a scenario: its model, entry points, targets, defenses and TTCs) against its language: one
     line per problem, exit 2 when there is any."""
-    from breachpath.model import complete_links, validate
+    from breachpath.model import complete_links, deprecation_warnings, validate
 
     spec, loaded, scenario = _load_source(model, lang)
     complete_links(loaded, spec)
     problems = validate(loaded, spec)
-    warnings: list[str] = []
+    warnings: list[str] = deprecation_warnings(loaded, spec)
     if scenario is not None and not problems:
         # The names a scenario uses, as simulate would resolve them (each kind stops at its first unknown name).
         from breachpath.graph import apply_overrides, build_graph, unreachable_warnings
@@ -852,7 +865,7 @@ SourceLangOption = Annotated[
     typer.Option(
         "--lang",
         "-l",
-        help="The language (when SOURCE is a model): a .mal file, langspec.json, .mar, or a built-in: attacklang.",
+        help="The language (when SOURCE is a model): a .mal file, langspec.json, .mar, or a built-in: attacklang, attacklang-0.1.",
     ),
 ]
 EntryOption = Annotated[list[str] | None, typer.Option("--entry", "-e", help="An entry point asset:step (repeatable).")]
@@ -1079,6 +1092,7 @@ def simulate_command(
 ) -> None:
     """Monte Carlo time-to-compromise: probability and time for each target, with 95% intervals."""
     from breachpath.graph import apply_overrides, build_graph, unreachable_warnings
+    from breachpath.model import deprecation_warnings
     from breachpath.scenario import check_precision, check_samples, check_seed, check_workers, find_steps
     from breachpath.sim import simulate
 
@@ -1120,7 +1134,7 @@ def simulate_command(
     target_nodes = find_steps(graph, targets, target_where)
     if not entry_nodes:
         raise InputError("no entry points: give --entry asset:step (or entry_points in the scenario)")
-    warnings += unreachable_warnings(graph, entry_nodes, target_nodes)
+    warnings += unreachable_warnings(graph, entry_nodes, target_nodes) + deprecation_warnings(model, spec)
     _warn(warnings)
     out_nodes = target_nodes + ([n for n in range(graph.n_nodes) if n not in set(target_nodes)] if all_steps else [])
     with _progress("simulating", samples if precision is None else max_samples) as update:

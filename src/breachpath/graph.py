@@ -24,6 +24,7 @@ import numpy as np
 from breachpath.dist import completion_problem, parse
 from breachpath.errors import InputError
 from breachpath.lang.spec import LanguageSpec
+from breachpath.langs import renamed_hint
 from breachpath.model import Model, complete_links, did_you_mean, nearest, validate
 
 KINDS = ("or", "and", "defense", "exists", "notExists")
@@ -101,7 +102,7 @@ class AttackGraph:
             kinds = on_asset & (self.kind == 2) if defense else on_asset
             valid = self.step_names[np.unique(self.step[kinds])].tolist()
             what = "defense" if defense else "attack step"
-            hint = did_you_mean(step_part, valid, f"{what}s")
+            hint = renamed_hint(step_part, valid) or did_you_mean(step_part, valid, f"{what}s")
             raise InputError(f"{text}: {asset_part} ({types}) has no {what} {step_part!r}{hint}")
         return int(nodes[0])
 
@@ -630,12 +631,18 @@ def subgraph(graph: AttackGraph, mask: np.ndarray) -> AttackGraph:
     )
 
 
+#: Defenses named in one error line (an attacklang host has about a hundred).
+LISTED_DEFENSES = 12
+
+
 def not_a_defense(graph: AttackGraph, node: int, text: str) -> str:
     """Why ``text`` (an attack step) cannot be used as a defense, with the defenses its asset does have."""
     on_asset = np.flatnonzero((graph.asset == graph.asset[node]) & (graph.kind == 2))
-    names = ", ".join(str(graph.step_names[graph.step[d]]) for d in on_asset)
+    shown = [str(graph.step_names[graph.step[d]]) for d in on_asset[:LISTED_DEFENSES]]
+    more = len(on_asset) - len(shown)
+    names = ", ".join(shown) + (f" and {more} more (`breachpath lang show TYPE` lists them)" if more > 0 else "")
     kind = {0: "an attack step", 1: "an attack step", 3: "an existence step", 4: "an existence step"}
-    listed = f"defenses on this asset: {names}" if names else "this asset has no defenses"
+    listed = f"defenses on this asset: {names}" if shown else "this asset has no defenses"
     return f"{text} is {kind.get(int(graph.kind[node]), 'a step')}, not a defense; {listed}"
 
 
@@ -696,6 +703,9 @@ def _ttc_key_hint(graph: AttackGraph, key: str) -> str:
     if asset_type not in types:
         return did_you_mean(asset_type, types, "asset types in the model")
     steps = np.unique(graph.step[graph.asset_types[graph.asset] == asset_type])
+    renamed = renamed_hint(step, graph.step_names[steps].tolist())
+    if renamed:  # said as the key is written: Type.step
+        return renamed.replace(" renamed it ", f" renamed it {asset_type}.", 1)
     close = nearest(step, graph.step_names[steps].tolist())
     return f"; did you mean {' or '.join(f'{asset_type}.{c}' for c in close[:2])}?" if close else ""
 

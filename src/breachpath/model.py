@@ -29,6 +29,7 @@ import yaml
 
 from breachpath.errors import InputError
 from breachpath.fileio import atomic_write_bytes, load_document
+from breachpath.langs import renamed_hint
 
 MAX_MODEL_BYTES = 256 * 2**20
 #: Up to this many valid names are listed in full when a name is unknown; beyond it, the nearest are suggested.
@@ -342,7 +343,7 @@ def validate(model: Model, spec) -> list[str]:
             step = steps.get(defense)
             if step is None:
                 valid = [n for n, st in steps.items() if st.kind == "defense"]
-                hint = did_you_mean(defense, valid, "defenses")
+                hint = renamed_hint(defense, valid) or did_you_mean(defense, valid, "defenses")
                 problems.append(f"{where(asset)}: {asset.type} has no defense {defense}{hint}")
             elif step.kind != "defense":
                 valid = [n for n, st in steps.items() if st.kind == "defense"]
@@ -351,7 +352,7 @@ def validate(model: Model, spec) -> list[str]:
         for field_name, targets in asset.links.items():
             info = fields.get(field_name)
             if info is None:
-                hint = did_you_mean(field_name, fields, "fields")
+                hint = renamed_hint(field_name, fields) or did_you_mean(field_name, fields, "fields")
                 problems.append(f"{where(asset)}: {asset.type} has no field {field_name}{hint}")
                 continue
             for target in targets:
@@ -382,6 +383,18 @@ def problems_line(origin: str, problems: list[str]) -> str:
     more = len(problems) - PROBLEMS_SHOWN
     tail = f" (and {more} more; `breachpath model validate {origin}` lists them all)" if more > 0 else ""
     return f"{origin}: {shown}{tail}"
+
+
+def deprecation_warnings(model: Model, spec) -> list[str]:
+    """One warning per asset whose type the language marks deprecated (its user info starts "Deprecated"): it
+    still works, and the warning says what to use instead (attacklang 1.0: CloudAccount → SaaSAccount)."""
+    out = []
+    for asset in model.assets.values():
+        declared = spec.assets.get(asset.type)
+        info = declared.meta.get("user", "") if declared is not None else ""
+        if info.lower().startswith("deprecated"):
+            out.append(f"asset {asset.id} ({asset.name}): {asset.type} is deprecated: {info}")
+    return out
 
 
 def check_model(model: Model, spec, origin: str | None = None) -> None:

@@ -377,6 +377,7 @@ def simulate(
     exist_nodes = np.flatnonzero((graph.kind >= 3) & (graph.exists == 1))
     entry_arr = np.asarray(entries, dtype=np.int64)
     slot = ttc_slots(graph)
+    child_ptr, child_idx, n_parents = active_edges(graph, slot, defense_nodes[defense_p == 0], n_parents, out_nodes)
     block = graph_block(graph)
     times = _allocate((samples, len(out_nodes)), np.float32, "steps")
     width = max_path if path_targets else 0
@@ -404,8 +405,8 @@ def simulate(
         entry_local[:, entry_timed] = local[:, entry_slots[entry_timed]]
         out = np.empty((size, len(out_nodes)))
         _run_block(
-            graph.child_ptr,
-            graph.child_idx,
+            child_ptr,
+            child_idx,
             n_parents,
             is_and,
             fixed,
@@ -442,6 +443,73 @@ def simulate(
         np.cumsum(np.minimum(path_len, width).ravel(), out=result.path_offsets[1:])
         result.path_len = path_len
     return result
+
+
+def active_edges(
+    graph: AttackGraph, slot: np.ndarray, off_defenses: np.ndarray, n_parents: np.ndarray, out_nodes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The child lists and AND in-degrees a simulation needs: without edges into steps that lead to no out node
+    (their times cannot change an out node's, nor lie on its path), and without edges from steps every sample
+    reaches at time 0 into AND steps that have other parents (:func:`fold_certain_parents`). Node ids, times and
+    paths are those of the whole graph."""
+    n = graph.n_nodes
+    src = np.repeat(np.arange(n, dtype=np.int64), np.diff(graph.child_ptr))
+    dst = graph.child_idx.astype(np.int64)
+    if len(out_nodes) < n and len(dst):
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import breadth_first_order
+
+        # Ancestors of the out nodes: a search over reversed edges from one extra node linked to all of them.
+        rows = np.concatenate([dst, np.full(len(out_nodes), n)])
+        cols = np.concatenate([src, out_nodes])
+        reverse = csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n + 1, n + 1))
+        order = breadth_first_order(reverse, n, directed=True, return_predecessors=False)
+        relevant = np.zeros(n + 1, dtype=bool)
+        relevant[order] = True
+        keep = relevant[dst]
+        src, dst = src[keep], dst[keep]
+    return fold_certain_parents(graph, slot, off_defenses, n_parents, src, dst)
+
+
+def fold_certain_parents(
+    graph: AttackGraph,
+    slot: np.ndarray,
+    off_defenses: np.ndarray,
+    n_parents: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Child lists (from the edges ``src`` → ``dst``) and AND in-degrees without the edges from steps every sample
+    reaches at time 0 into AND steps that have other parents: such a parent never decides the AND step's time
+    (max(0, t) = t).
+
+    A defense that is off for sure (p = 0) is reached at 0 in every sample, and so is an OR step without a TTC
+    below it, or an AND step without a TTC all of whose parents are: the "bypassed" step of a mitigation that no
+    model switched on. attacklang gates each technique's door with up to 30 of them, so most of a graph's edges
+    would otherwise be relaxed in every sample for nothing. Times are unchanged; paths keep those steps (they are
+    still reached, and backtracking reads the full parent lists), though where several parents of an OR step tie,
+    the one a path credits may differ, since steps are taken in another order; only the work is less."""
+    n = graph.n_nodes
+    drop = np.zeros(len(dst), dtype=bool)
+    folded = n_parents
+    if len(off_defenses) and len(dst):
+        untimed = slot < 0
+        certain = np.zeros(n, dtype=bool)
+        certain[off_defenses] = True
+        while True:  # a fixed point, one vectorised pass per level of the (shallow) zero-time layer
+            at_zero = np.bincount(dst[certain[src]], minlength=n)
+            grown = certain | (
+                untimed & (((graph.kind == 0) & (at_zero > 0)) | ((graph.kind == 1) & (at_zero == n_parents)))
+            )
+            if (grown == certain).all():
+                break
+            certain = grown
+        drop = certain[src] & (graph.kind[dst] == 1) & (at_zero[dst] < n_parents[dst])
+        folded = n_parents - np.bincount(dst[drop], minlength=n).astype(n_parents.dtype)
+    keep = ~drop
+    child_ptr = np.zeros(n + 1, dtype=graph.child_ptr.dtype)
+    np.cumsum(np.bincount(src[keep], minlength=n), out=child_ptr[1:])
+    return child_ptr, dst[keep].astype(graph.child_idx.dtype), folded
 
 
 def graph_block(graph: AttackGraph) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from breachpath.dist import DistributionError, parse
 from breachpath.errors import InputError
 from breachpath.fileio import load_document
 from breachpath.langs import LANGS_DIR
@@ -34,6 +35,8 @@ class State:
     state: str
     tactic: str
     only: tuple[str, ...] | None = None
+    #: The technique an attack path names when several doors are open at once (they tie: doors take no time).
+    prefer: str | None = None
 
     @property
     def key(self) -> str:
@@ -47,12 +50,22 @@ class Exclusion:
     states: tuple[str, ...] | None = None  # Asset.state keys; None: everywhere
 
 
+@dataclass(frozen=True)
+class Default:
+    """A documented default TTC (a MAL distribution) for states of a tactic and difficulty without an estimate."""
+
+    name: str
+    ttc: str
+    reason: str
+
+
 @dataclass
 class Mapping:
     domain: str
     platforms: dict[str, tuple[str, ...]]
     states: list[State]
     exclusions: list[Exclusion] = field(default_factory=list)
+    defaults: dict[str, Default] = field(default_factory=dict)
 
     def excluded(self, technique: str, state: State) -> Exclusion | None:
         for exclusion in self.exclusions:
@@ -101,7 +114,10 @@ def read_mapping(path: Path | str = MAPPING) -> Mapping:
         only = raw.get("only")
         if only is not None and not (isinstance(only, list) and all(isinstance(t, str) for t in only)):
             raise InputError(f"{where}: states[{i}].only must be a list of technique ids")
-        state = State(raw["asset"], raw["state"], raw["tactic"], tuple(only) if only is not None else None)
+        prefer = raw.get("prefer")
+        if prefer is not None and not isinstance(prefer, str):
+            raise InputError(f"{where}: states[{i}].prefer must be a technique id")
+        state = State(raw["asset"], raw["state"], raw["tactic"], tuple(only) if only is not None else None, prefer)
         if only is None and not _concrete(state.asset, platforms):
             raise InputError(f"{where}: states[{i}] ({state.key}): {state.asset} has no platforms and no `only` list")
         states.append(state)
@@ -111,8 +127,17 @@ def read_mapping(path: Path | str = MAPPING) -> Mapping:
             raise InputError(f"{where}: exclusions[{i}] needs a technique and a reason")
         scope = raw.get("states")
         exclusions.append(Exclusion(raw["technique"], str(raw["reason"]), tuple(scope) if scope else None))
+    defaults = {}
+    for name, raw in (data.get("defaults") or {}).items():
+        if not isinstance(raw, dict) or not isinstance(raw.get("ttc"), str) or not raw.get("reason"):
+            raise InputError(f"{where}: defaults.{name} needs a ttc (a MAL distribution) and a reason")
+        try:
+            parse(raw["ttc"])
+        except DistributionError as exc:
+            raise InputError(f"{where}: defaults.{name}: {exc}") from None
+        defaults[str(name)] = Default(str(name), raw["ttc"], str(raw["reason"]))
     return Mapping(str(data.get("domain", "enterprise-attack")), {k: tuple(v) for k, v in platforms.items()},
-                   states, exclusions)  # fmt: skip
+                   states, exclusions, defaults)  # fmt: skip
 
 
 def _concrete(asset: str, platforms: dict) -> list[str]:
@@ -125,17 +150,19 @@ def select_doors(mapping: Mapping, techniques: list[dict]) -> dict[tuple[str, st
     (:meth:`breachpath.kb.pages.KnowledgeBase.technique_table`)."""
     doors: dict[tuple[str, str], list[Door]] = {}
     for state in mapping.states:
-        targets = _concrete(state.asset, mapping.platforms) if state.only is None else [state.asset]
+        # A state on an abstract type puts its doors on each concrete subtype, from that subtype's platforms (an
+        # `only` list narrows them further); a state with an `only` list on a type without platforms takes the list.
+        abstract = state.asset in SUBTYPES
+        targets = _concrete(state.asset, mapping.platforms) if state.only is None or abstract else [state.asset]
         for asset in targets:
             wanted = set(mapping.platforms.get(asset, ()))
             chosen = []
             for technique in techniques:
                 if state.tactic not in technique["tactics"]:
                     continue
-                if state.only is not None:
-                    if technique["id"] not in state.only:
-                        continue
-                elif not wanted & set(technique["platforms"]):
+                if state.only is not None and technique["id"] not in state.only:
+                    continue
+                if (state.only is None or abstract) and not wanted & set(technique["platforms"]):
                     continue
                 if mapping.excluded(technique["id"], state):
                     continue
