@@ -131,8 +131,10 @@ def test_the_table_reaches_across_the_matrix(doors):
         ("format: 1\nplatforms: {}\nstates: [{asset: Host, state: x}]\n", r"states\[0\] needs asset, state and tactic"),
         ("format: 1\nplatforms: {}\nstates: [{asset: Person, state: x, tactic: y}]\n", "has no platforms"),
         ("format: 1\nplatforms: {}\nexclusions: [{technique: T1}]\n", "needs a technique and a reason"),
-        ("format: 1\nplatforms: {}\nstates: [{asset: P, state: x, tactic: y, only: [T1], prefer: [T1]}]\n",
-         r"states\[0\].prefer must be a technique id"),
+        (
+            "format: 1\nplatforms: {}\nstates: [{asset: P, state: x, tactic: y, only: [T1], prefer: [T1]}]\n",
+            r"states\[0\].prefer must be a technique id",
+        ),
         ("format: 1\nplatforms: {}\ndefaults: {discovery: {ttc: EasyAndCertain}}\n", "defaults.discovery needs"),
         ("format: 1\nplatforms: {}\ndefaults: {discovery: {ttc: Exponential(, reason: r}}\n", "defaults.discovery: "),
     ],

@@ -8,10 +8,10 @@ frequencies say how the attacker gets there; the step that most paths share, ear
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Callable
 
+import numba
 import numpy as np
 
 from breachpath.errors import InputError
@@ -66,31 +66,76 @@ def in_causal_order(graph: AttackGraph, path: tuple[int, ...]) -> list[int]:
     order). An AND step's branches are recorded one after the other, so the reversed record alone can list a later
     branch's step before an earlier branch's entry; and a graph's cycles (a host's access leads back to its
     network's) would block an OR step that waited for all its parents on the path."""
-    members = {v: i for i, v in enumerate(path)}
-    indegree = dict.fromkeys(path, 0)
-    children: dict[int, list[int]] = {v: [] for v in path}
-    for v in path:
-        for child in graph.children(v):
-            child = int(child)
-            if child in members and child != v:
-                children[v].append(child)
-                indegree[child] += 1
-    for v in path:  # an OR step needs one of its parents before it (the one that gave its time), not all of them
-        if graph.kind[v] != 1:
-            indegree[v] = min(indegree[v], 1)
-    ready = [(members[v], v) for v in path if indegree[v] == 0]
-    heapq.heapify(ready)
-    ordered: list[int] = []
-    while ready:
-        _, v = heapq.heappop(ready)
-        ordered.append(v)
-        for child in children[v]:
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                heapq.heappush(ready, (members[child], child))
-    # Every recorded step is reached from an entry through the path, so nothing is left; kept just in case.
-    ordered += [v for v in path if v not in set(ordered)]
-    return ordered
+    if not path:
+        return []
+    nodes = np.fromiter(path, dtype=np.int64, count=len(path))
+    position = np.full(graph.n_nodes, -1, dtype=np.int64)
+    return _causal_order(nodes, graph.child_ptr, graph.child_idx, graph.kind == 1, position).tolist()
+
+
+@numba.njit(cache=True)
+def _causal_order(path, child_ptr, child_idx, is_and, position):  # pragma: no cover - compiled
+    m = path.shape[0]
+    for i in range(m):
+        position[path[i]] = i
+    indegree = np.zeros(m, dtype=np.int64)
+    for i in range(m):
+        v = path[i]
+        for e in range(child_ptr[v], child_ptr[v + 1]):
+            j = position[child_idx[e]]
+            if j >= 0 and j != i:
+                indegree[j] += 1
+    for i in range(m):
+        if not is_and[path[i]] and indegree[i] > 1:
+            indegree[i] = 1  # an OR step needs one of its parents before it (the one that gave its time)
+    heap = np.empty(m, dtype=np.int64)  # positions in the record: the smallest first (ties keep its order)
+    size = 0
+    for i in range(m):
+        if indegree[i] == 0:
+            heap[size] = i
+            size += 1  # pushed in increasing order: already a heap
+    out = np.empty(m, dtype=np.int64)
+    placed = np.zeros(m, dtype=np.bool_)
+    k = 0
+    while size > 0:
+        i = heap[0]
+        size -= 1
+        heap[0] = heap[size]
+        c = 0
+        while True:  # sift down
+            left = 2 * c + 1
+            if left >= size:
+                break
+            small = left
+            if left + 1 < size and heap[left + 1] < heap[left]:
+                small = left + 1
+            if heap[c] <= heap[small]:
+                break
+            heap[c], heap[small] = heap[small], heap[c]
+            c = small
+        out[k] = path[i]
+        placed[i] = True
+        k += 1
+        v = path[i]
+        for e in range(child_ptr[v], child_ptr[v + 1]):
+            j = position[child_idx[e]]
+            if j >= 0 and j != i:
+                indegree[j] -= 1
+                if indegree[j] == 0:
+                    c = size  # sift up
+                    heap[size] = j
+                    size += 1
+                    while c > 0 and heap[(c - 1) // 2] > heap[c]:
+                        parent = (c - 1) // 2
+                        heap[c], heap[parent] = heap[parent], heap[c]
+                        c = parent
+    for i in range(m):  # every recorded step is reached from an entry through the path; kept just in case
+        if not placed[i]:
+            out[k] = path[i]
+            k += 1
+    for i in range(m):
+        position[path[i]] = -1
+    return out
 
 
 def technique_of(graph: AttackGraph, node: int) -> str | None:
@@ -226,6 +271,19 @@ class _BootstrapPicks:
         for _ in range(self.rows):
             yield rng.integers(0, self.samples, size=self.samples)
 
+    def medians(self, times: np.ndarray) -> np.ndarray:
+        """Per resample, the median of its finite times (NaN where none is finite), as :func:`_median` gives
+        for one: whole matrix at once (∞ sorts last, so the finite ones are a prefix of each sorted row)."""
+        if self.matrix is None:
+            found = (_median(times[rows]) for rows in self)
+            return np.array([np.nan if m is None else m for m in found])
+        rows = np.sort(times[self.matrix], axis=1)
+        count = np.isfinite(rows).sum(axis=1)
+        index = np.arange(len(rows))
+        low, high = rows[index, np.maximum(count - 1, 0) // 2], rows[index, count // 2]
+        middle = np.mean(np.stack([low, high]), axis=0)  # as np.median takes the two middle values
+        return np.where(count > 0, middle, np.nan)
+
 
 def cannot_matter(graph: AttackGraph, defenses: list[int]) -> set[int]:
     """The defenses among ``defenses`` that, enabled alone, provably change no step's time in any sample.
@@ -340,6 +398,7 @@ def whatif(
         defenses = [node for node in ranked if node not in idle][:limit]
     runs[0] = 1 + len(defenses)
     picks = _BootstrapPicks(0 if seed is None else seed, bootstrap, samples)
+    boot_before: dict[int, np.ndarray] = {}
     results = []
     for index, node in enumerate(defenses, start=1):
         original = graph.defense_p[node]
@@ -359,12 +418,11 @@ def whatif(
             delta = None if median_before is None or median_after is None else median_after - median_before
             interval = None
             if delta is not None:
-                boot = []
-                for rows in picks:
-                    mb, ma = _median(before[rows]), _median(after[rows])
-                    if mb is not None and ma is not None:
-                        boot.append(ma - mb)
-                if boot:
+                if j not in boot_before:  # the baseline's resampled medians: the same for every defense
+                    boot_before[j] = picks.medians(before)
+                boot = picks.medians(after) - boot_before[j]
+                boot = boot[np.isfinite(boot)]
+                if boot.size:
                     interval = [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]
             per_target[name] = {
                 "p_before": float(np.isfinite(before).mean()),

@@ -78,15 +78,28 @@ def technique_paths(graph: AttackGraph, sim: Simulation, target: int, names: dic
     times = sim.times[:, target]
     successful = np.flatnonzero(np.isfinite(times))
     counts: Counter[tuple] = Counter()
+    technique: dict[int, str | None] = {}
+    telling: dict[frozenset[int], tuple] = {}  # samples often record the same steps: tell them once
+    # Steps a defense leads to (a gate's "bypassed" step) tell nothing and model no technique: left out before
+    # ordering, so that paths differing only in them are told once.
+    gate = np.zeros(graph.n_nodes + 1, dtype=bool)
+    for defense in np.flatnonzero(graph.kind == 2):
+        gate[graph.children(defense)] = True
     for s in successful:
-        told = []
-        for node in in_causal_order(graph, _path(sim, int(s), target)):
-            attack_id = technique_of(graph, node)
-            if attack_id:
-                item = (attack_id, names.get(attack_id, attack_id), str(graph.asset_names[graph.asset[node]]))
-                if item not in told:
-                    told.append(item)
-        counts[tuple(told)] += 1
+        path = tuple(v for v in _path(sim, int(s), target) if not gate[v])
+        key = frozenset(path)
+        if key not in telling:
+            told = []
+            for node in in_causal_order(graph, path):
+                if node not in technique:
+                    technique[node] = technique_of(graph, node)
+                attack_id = technique[node]
+                if attack_id:
+                    item = (attack_id, names.get(attack_id, attack_id), str(graph.asset_names[graph.asset[node]]))
+                    if item not in told:
+                        told.append(item)
+            telling[key] = tuple(told)
+        counts[telling[key]] += 1
     n = max(1, len(successful))
     return {
         "target": sim.names[target],
