@@ -368,3 +368,28 @@ def test_results_do_not_depend_on_the_number_of_threads(case):
     np.testing.assert_array_equal(
         kernel(graph, local, enabled, entries, threads=1), kernel(graph, local, enabled, entries, threads=2)
     )
+
+
+# -- a sample stops once its targets are settled ------------------------------------------------------------
+
+
+def test_a_sample_stopped_at_its_targets_reports_what_a_full_run_does():
+    """Steps settle in time order, so a sample that stops once every target is settled gives the targets the
+    times, and the paths, of a sample that settles the whole graph (all steps out: nothing to stop for)."""
+    from breachpath.graph import build_graph
+    from breachpath.lang import compile_file
+    from breachpath.samples import corelang_enterprise
+    from conftest import require_shared
+
+    spec = compile_file(require_shared("data", "corelang", "main.mal"))
+    graph = build_graph(spec, corelang_enterprise(20))
+    entry = [graph.find("Internet:physicalAccess")]
+    targets = [graph.find(name) for name in ("host0 OS:fullAccess", "host19 OS:fullAccess", "host0 data:read")]
+    stopped = simulate(graph, entry, targets, samples=300, seed=7, path_targets=len(targets))
+    everything = np.concatenate([targets, [v for v in range(graph.n_nodes) if v not in targets]])
+    full = simulate(graph, entry, everything, samples=300, seed=7, path_targets=len(targets))
+    assert np.isfinite(stopped.times).mean() > 0.2
+    assert np.array_equal(stopped.times, full.times[:, : len(targets)])
+    for s in range(300):
+        for j in range(len(targets)):
+            assert np.array_equal(stopped.path(s, j), full.path(s, j))

@@ -78,13 +78,17 @@ def _heap_pop(heap_t, heap_n, size):
 @numba.njit(cache=True, nogil=True)
 def _one_sample(
     child_ptr, child_idx, n_parents, is_and, fixed, ttc_slot, local, sources, source_times, out_nodes, out_row,
-    best, done, count, latest, touched, heap_t, heap_n, pred,
+    best, done, count, latest, touched, heap_t, heap_n, pred, is_out, n_out,
 ):  # fmt: skip
     """One sample. The scratch arrays come in clean and are left clean: only the nodes touched are reset, so a
     sample costs what it reaches, not the size of the graph. ``pred[v]`` is the parent that gave an OR step its
-    time (-1 for sources), valid for the steps reached in this sample."""
+    time (-1 for sources), valid for the steps reached in this sample.
+
+    The sample stops as soon as all ``n_out`` out nodes (``is_out``) are settled: steps are settled in time order,
+    so nothing later can change their times, and their paths lie among the steps settled before them."""
     n_touched = 0
     size = 0
+    settled = 0
     for k in range(sources.shape[0]):
         t = source_times[k]
         node = sources[k]
@@ -111,6 +115,10 @@ def _one_sample(
             if done[node] or t > best[node]:
                 continue
         done[node] = True
+        if is_out[node]:
+            settled += 1
+            if settled == n_out:
+                break
         for e in range(child_ptr[node], child_ptr[node + 1]):
             child = child_idx[e]
             if done[child] or fixed[child]:
@@ -235,6 +243,13 @@ def _run_block(
         times = np.empty(total_max)
         pred = np.empty(n, dtype=np.int64)
         mark = np.zeros(n, dtype=np.bool_)
+        is_out = np.zeros(n, dtype=np.bool_)
+        for j in range(out_nodes.shape[0]):
+            is_out[out_nodes[j]] = True
+        n_out = 0
+        for v in range(n):
+            if is_out[v]:
+                n_out += 1
         for s in range(c * per_chunk, min(samples, (c + 1) * per_chunk)):
             k = 0
             for i in range(entries.shape[0]):
@@ -253,7 +268,7 @@ def _run_block(
             n_touched = _one_sample(
                 child_ptr, child_idx, n_parents, is_and, fixed, ttc_slot, local[s], sources[:k], times[:k], out_nodes,
                 out[s],
-                best, done, count, latest, touched, heap_t, heap_n, pred,
+                best, done, count, latest, touched, heap_t, heap_n, pred, is_out, n_out,
             )  # fmt: skip
             for j in range(path_len.shape[1]):
                 if done[out_nodes[j]]:
