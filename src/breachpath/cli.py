@@ -845,14 +845,12 @@ def model_export(
 ) -> None:
     """Write a model back in the mal-toolbox layout."""
     _check_outputs(out, inputs=(model,))
-    from breachpath.model import complete_links, read_model, write_model
-    from breachpath.scenario import looks_like_scenario, read_scenario
+    from breachpath.model import complete_links, write_model
+    from breachpath.scenario import read_source
 
-    if looks_like_scenario(model):
-        scenario = read_scenario(model)
-        loaded, lang = scenario.model, lang or scenario.lang
-    else:
-        loaded = read_model(model)
+    loaded, scenario = read_source(model)
+    if scenario is not None:
+        lang = lang or scenario.lang
     if lang is not None:
         complete_links(loaded, _language(lang))
     write_model(loaded, out)
@@ -873,15 +871,14 @@ EntryOption = Annotated[list[str] | None, typer.Option("--entry", "-e", help="An
 
 def _load_source(source: Path, lang: Path | None):
     """The language, model and scenario (None for a bare model) that SCENARIO|MODEL and --lang name."""
-    from breachpath.model import read_model
-    from breachpath.scenario import looks_like_scenario, read_scenario
+    from breachpath.scenario import read_source
 
-    if looks_like_scenario(source):
-        scenario = read_scenario(source)
-        return _language(lang or scenario.lang), scenario.model, scenario
+    model, scenario = read_source(source)  # parsed once: a 1,000-host YAML model takes seconds
+    if scenario is not None:
+        return _language(lang or scenario.lang), model, scenario
     if lang is None:
         raise InputError(f"{source}: a model needs --lang (or give a scenario that names its language)")
-    return _language(lang), read_model(source), None
+    return _language(lang), model, None
 
 
 def _checked_source(source: Path, lang: Path | None):

@@ -145,7 +145,22 @@ def find_steps(graph, texts: list[str], where: str) -> list[int]:
 def read_scenario(path: Path | str) -> Scenario:
     """Read a scenario file (breachpath's layout or mal-simulator's)."""
     path = Path(path)
+    return scenario_from_document(_load_document(path), path)
+
+
+def read_source(path: Path | str) -> tuple[Model, Scenario | None]:
+    """A scenario or a bare model, whichever the file holds (a scenario names a language), parsed once: the
+    model, and the scenario or None."""
+    path = Path(path)
     data = _load_document(path)
+    if is_scenario_document(data):
+        scenario = scenario_from_document(data, path)
+        return scenario.model, scenario
+    return model_from_dict(data, str(path)), None
+
+
+def scenario_from_document(data: object, path: Path) -> Scenario:
+    """A scenario from its parsed document (``path``: where it was read, for messages and relative references)."""
     if not isinstance(data, dict):
         raise InputError(f"{path}: a scenario is a mapping (lang, model, entry_points, targets…)")
     refuse_misspelt_keys(data, SCENARIO_KEYS, str(path))
@@ -225,5 +240,8 @@ def read_scenario(path: Path | str) -> Scenario:
 
 def looks_like_scenario(path: Path) -> bool:
     """A scenario names a language; a model does not."""
-    data = _load_document(path)
+    return is_scenario_document(_load_document(path))
+
+
+def is_scenario_document(data: object) -> bool:
     return isinstance(data, dict) and ("lang" in data or "lang_file" in data)
