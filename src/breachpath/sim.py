@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -33,6 +34,8 @@ from breachpath.scenario import check_precision, check_samples, check_seed, chec
 
 #: Memory for one block of local TTCs (samples × nodes × 8 bytes) stays under this.
 BLOCK_BYTES = 64 * 2**20
+#: Threads a simulation uses at most (``workers``; default: every core).
+MAX_THREADS = 64
 MAX_BLOCK = 256
 
 
@@ -220,7 +223,7 @@ def _backtrack(target, is_and, parent_ptr, parent_idx, pred, done, fixed, mark, 
     return n_path
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def _run_block(
     child_ptr, child_idx, n_parents, is_and, fixed, ttc_slot, local, entries, entry_local, defense_nodes, enabled,
     exist_nodes, out_nodes, out, chunks, parent_ptr, parent_idx, paths, path_len,
@@ -228,7 +231,7 @@ def _run_block(
     samples = local.shape[0]
     n = n_parents.shape[0]
     per_chunk = (samples + chunks - 1) // chunks
-    for c in numba.prange(chunks):
+    for c in range(chunks):
         # Scratch space once per chunk of samples (a thread's share), not once per sample.
         best = np.full(n, np.inf)
         done = np.zeros(n, dtype=np.bool_)
@@ -381,8 +384,7 @@ def simulate(
     check_workers(workers, "workers")
     if not entries:
         raise InputError("no entry points: name at least one asset:step the attacker starts from")
-    threads = max(1, min(workers or os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(threads)
+    threads = max(1, min(workers or os.cpu_count() or 1, MAX_THREADS))
     out_nodes = np.asarray(out_nodes, dtype=np.int64)
     n_parents = np.diff(graph.parent_ptr).astype(np.int32)
     is_and = graph.kind == 1
@@ -405,52 +407,54 @@ def simulate(
     sequence = np.random.SeedSequence(seed)
     n_blocks = math.ceil(samples / block)
     seeds = sequence.spawn(first_block + n_blocks)[first_block:]
-    done = 0
-    for b in range(n_blocks):
-        rng = np.random.default_rng(seeds[b])
-        size = min(block, samples - done)
-        # Draw a whole block even when fewer samples are needed: the stream must not depend on `samples`.
-        local = _local_ttcs(graph, slot, block, rng)[:size]
-        enabled = (rng.random((block, len(defense_nodes))) < defense_p)[:size]
-        # Entry steps without a TTC start at 0. Only the timed ones index ``local``, which has no column at all
-        # when no step of the graph has a TTC (enterpriseLang's are all in comments).
-        entry_slots = slot[entry_arr]
-        entry_local = np.zeros((size, len(entry_arr)))
-        entry_timed = entry_slots >= 0
-        entry_local[:, entry_timed] = local[:, entry_slots[entry_timed]]
-        out = np.empty((size, len(out_nodes)))
-        _run_block(
-            child_ptr,
-            child_idx,
-            n_parents,
-            is_and,
-            fixed,
-            slot,
-            local,
-            entry_arr,
-            entry_local,
-            defense_nodes,
-            enabled,
-            exist_nodes,
-            out_nodes,
-            out,
-            threads,
-            graph.parent_ptr,
-            graph.parent_idx,
-            block_paths[:size],
-            block_len[:size],
-        )
-        with np.errstate(over="ignore"):  # beyond float32's 3.4e38 days is ∞ (never), without a numpy warning
-            times[done : done + size] = out
-        if path_targets:
-            path_len[done : done + size] = block_len[:size]
-            stored = np.minimum(block_len[:size], width)
-            # Row-major order (sample, target, position) is the CSR order of Simulation.path_nodes.
-            keep = np.arange(width) < stored[:, :, None]
-            path_parts.append(block_paths[:size][keep].astype(np.int32))
-        done += size
-        if progress:
-            progress(done, samples)
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    try:
+        done = 0
+        for b in range(n_blocks):
+            rng = np.random.default_rng(seeds[b])
+            size = min(block, samples - done)
+            # Draw a whole block even when fewer samples are needed: the stream must not depend on `samples`.
+            local = _local_ttcs(graph, slot, block, rng)[:size]
+            enabled = (rng.random((block, len(defense_nodes))) < defense_p)[:size]
+            # Entry steps without a TTC start at 0. Only the timed ones index ``local``, which has no column at all
+            # when no step of the graph has a TTC (enterpriseLang's are all in comments).
+            entry_slots = slot[entry_arr]
+            entry_local = np.zeros((size, len(entry_arr)))
+            entry_timed = entry_slots >= 0
+            entry_local[:, entry_timed] = local[:, entry_slots[entry_timed]]
+            out = np.empty((size, len(out_nodes)))
+            # Each thread runs the compiled kernel (which releases the GIL) on its own rows of the block. Threads of
+            # Python's pool rather than numba's parallel loops: the same work, and half the compilation on first use.
+            bounds = np.linspace(0, size, threads + 1).astype(np.int64)
+            runs = [
+                (
+                    child_ptr, child_idx, n_parents, is_and, fixed, slot, local[a:b], entry_arr, entry_local[a:b],
+                    defense_nodes, enabled[a:b], exist_nodes, out_nodes, out[a:b], 1, graph.parent_ptr, graph.parent_idx,
+                    block_paths[a:b], block_len[a:b],
+                )
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+                if b > a
+            ]  # fmt: skip
+            if pool is None or len(runs) == 1:
+                for run in runs:
+                    _run_block(*run)
+            else:
+                for future in [pool.submit(_run_block, *run) for run in runs]:
+                    future.result()
+            with np.errstate(over="ignore"):  # beyond float32's 3.4e38 days is ∞ (never), without a numpy warning
+                times[done : done + size] = out
+            if path_targets:
+                path_len[done : done + size] = block_len[:size]
+                stored = np.minimum(block_len[:size], width)
+                # Row-major order (sample, target, position) is the CSR order of Simulation.path_nodes.
+                keep = np.arange(width) < stored[:, :, None]
+                path_parts.append(block_paths[:size][keep].astype(np.int32))
+            done += size
+            if progress:
+                progress(done, samples)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     result = Simulation(times, out_nodes, [graph.name(int(n)) for n in out_nodes], seed, samples)
     if path_targets:
         result.path_nodes = np.concatenate(path_parts)
