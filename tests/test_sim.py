@@ -393,3 +393,31 @@ def test_a_sample_stopped_at_its_targets_reports_what_a_full_run_does():
     for s in range(300):
         for j in range(len(targets)):
             assert np.array_equal(stopped.path(s, j), full.path(s, j))
+
+
+def test_chokepoints_are_the_mean_earliness_of_each_step_over_successful_paths():
+    """Computed without a per-sample loop; here against the definition, sample by sample, on an example."""
+    from breachpath.analysis import _is_gate_plumbing, _path, chokepoints
+    from breachpath.demo import example_path
+    from breachpath.graph import build_graph
+    from breachpath.lang import compile_file
+    from breachpath.langs import ATTACKLANG
+    from breachpath.scenario import read_scenario
+
+    scenario = read_scenario(example_path("dmz-company"))
+    graph = build_graph(compile_file(ATTACKLANG), scenario.model)
+    entries = [graph.find(e) for e in scenario.entry_points]
+    sim = simulate(graph, entries, [graph.find(t) for t in scenario.targets], samples=500, seed=3, path_targets=3)
+    for j in range(3):
+        successful = np.flatnonzero(np.isfinite(sim.times[:, j]))
+        score: dict[int, float] = {}
+        for s in successful:
+            path = _path(sim, int(s), j)
+            for position, node in enumerate(path):
+                skip = node in entries or node == sim.nodes[j] or graph.kind[node] >= 2
+                if not skip and not _is_gate_plumbing(graph, node):
+                    score[node] = score.get(node, 0.0) + (1 - position / max(1, len(path) - 1))
+        expected = sorted(score, key=lambda v: (-score[v], v))[:10]
+        found = chokepoints(graph, sim, j, entries, top=10)
+        assert [c["node"] for c in found] == expected
+        assert [c["score"] for c in found] == [score[v] / len(successful) for v in expected]

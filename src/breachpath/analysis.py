@@ -217,27 +217,36 @@ def chokepoints(
     existence steps and gate plumbing (a defense's bypassed step, the defeat step of a defense that is off) are
     left out: they are not where an attacker can be stopped along the way (the defense is, in `whatif`).
     """
+    if target >= sim.path_targets:
+        raise ValueError("run simulate(..., path_targets=k) to record paths")
     times = sim.times[:, target]
     successful = np.flatnonzero(np.isfinite(times))
-    excluded = set(entries or []) | {int(sim.nodes[target])}
-    score: Counter[int] = Counter()
-    share: Counter[int] = Counter()
-    plumbing: dict[int, bool] = {}
-    for s in successful:
-        path = _path(sim, int(s), target)
-        length = len(path)
-        for position, node in enumerate(path):
-            if node in excluded or graph.kind[node] >= 2:
-                continue
-            if node not in plumbing:
-                plumbing[node] = _is_gate_plumbing(graph, node)
-            if plumbing[node]:
-                continue
-            share[node] += 1
-            score[node] += 1 - position / max(1, length - 1)
+    nodes, earliness = _path_positions(sim, successful, target)
+    keep = np.zeros(graph.n_nodes, dtype=bool)
+    for v in np.unique(nodes).tolist():  # the distinct steps on any path: a few thousand at most
+        keep[v] = graph.kind[v] < 2 and not _is_gate_plumbing(graph, v)
+    keep[list(entries or [])] = False
+    keep[int(sim.nodes[target])] = False
+    on = keep[nodes]
+    # bincount adds in array order (sample by sample), as a running sum over samples would: the same floats.
+    score = np.bincount(nodes[on], weights=earliness[on], minlength=graph.n_nodes)
+    share = np.bincount(nodes[on], minlength=graph.n_nodes)
     n = max(1, len(successful))
-    ranked = sorted(score, key=lambda v: (-score[v], v))[:top]
-    return [{**_step_view(graph, v), "score": score[v] / n, "share_of_paths": share[v] / n} for v in ranked]
+    seen = np.flatnonzero(share)
+    ranked = seen[np.lexsort((seen, -score[seen]))][:top].tolist()
+    return [{**_step_view(graph, v), "score": float(score[v]) / n, "share_of_paths": int(share[v]) / n} for v in ranked]
+
+
+def _path_positions(sim: Simulation, samples: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every step of the recorded paths of ``samples`` to ``target``, back to back, and its earliness on its path
+    (1 at the entry end, 0 at the target), without a per-sample loop."""
+    rows = samples.astype(np.int64) * sim.path_targets + target
+    starts, lengths = sim.path_offsets[rows], sim.path_offsets[rows + 1] - sim.path_offsets[rows]
+    each = np.repeat(lengths, lengths)
+    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    nodes = sim.path_nodes[np.repeat(starts, lengths) + within].astype(np.int64)
+    position = each - 1 - within  # recorded target first: reversed, the path reads from the entry
+    return nodes, 1 - position / np.maximum(1, each - 1)
 
 
 def _median(times: np.ndarray) -> float | None:
