@@ -237,13 +237,34 @@ def chokepoints(
     return [{**_step_view(graph, v), "score": float(score[v]) / n, "share_of_paths": int(share[v]) / n} for v in ranked]
 
 
-def _path_positions(sim: Simulation, samples: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every step of the recorded paths of ``samples`` to ``target``, back to back, and its earliness on its path
-    (1 at the entry end, 0 at the target), without a per-sample loop."""
+def _defenses_on_paths(graph: AttackGraph, sim: Simulation, targets: int) -> list[int]:
+    """The defense steps on the successful paths to the first ``targets`` targets, most often first (ties: the one
+    met first, reading every path from its entry, target by target): what counting them one path at a time with a
+    ``Counter`` and taking ``most_common()`` gives."""
+    scanned = [
+        _path_positions(sim, np.flatnonzero(np.isfinite(sim.times[:, j])), j, entry_first=True)[0]
+        for j in range(targets)
+    ]
+    order = np.concatenate(scanned) if scanned else np.empty(0, dtype=np.int64)
+    order = order[graph.kind[order] == 2]
+    if not len(order):
+        return []
+    found, first, counts = np.unique(order, return_index=True, return_counts=True)
+    return found[np.lexsort((first, -counts))].tolist()
+
+
+def _path_positions(
+    sim: Simulation, samples: np.ndarray, target: int, entry_first: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every step of the recorded paths of ``samples`` to ``target``, back to back (each path as recorded, target
+    first, or with ``entry_first`` from its entry), and its earliness on its path (1 at the entry end, 0 at the
+    target), without a per-sample loop."""
     rows = samples.astype(np.int64) * sim.path_targets + target
     starts, lengths = sim.path_offsets[rows], sim.path_offsets[rows + 1] - sim.path_offsets[rows]
     each = np.repeat(lengths, lengths)
     within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    if entry_first:
+        within = each - 1 - within
     nodes = sim.path_nodes[np.repeat(starts, lengths) + within].astype(np.int64)
     position = each - 1 - within  # recorded target first: reversed, the path reads from the entry
     return nodes, 1 - position / np.maximum(1, each - 1)
@@ -396,13 +417,7 @@ def whatif(
         progress=run_progress(0),
     )  # fmt: skip
     if defenses is None:
-        on_paths: Counter[int] = Counter()
-        for j in range(len(targets)):
-            for s in np.flatnonzero(np.isfinite(base.times[:, j])):
-                for node in _path(base, int(s), j):
-                    if graph.kind[node] == 2:
-                        on_paths[node] += 1
-        ranked = [node for node, _ in on_paths.most_common()]
+        ranked = _defenses_on_paths(graph, base, len(targets))
         idle = cannot_matter(graph, ranked)
         defenses = [node for node in ranked if node not in idle][:limit]
     runs[0] = 1 + len(defenses)
