@@ -96,7 +96,10 @@ def test_an_unknown_defense_is_told_the_defenses_only():
     with pytest.raises(InputError) as caught:
         find_defense(graph, "ws-alice:mfa")
     message = str(caught.value)
-    assert "ws-alice (Windows) has no defense 'mfa'; did you mean d3MFAMultiFactorAuthentication?" in message
+    assert (
+        "ws-alice (Windows) has no defense 'mfa'; did you mean d3MFAMultiFactorAuthentication or m1032MultiFactorAuthentication?"
+        in message
+    )
     # Attack steps that graph.find suggests for 'mfa': enabling them would change nothing.
     assert "defeatD3MFAMultiFactorAuthentication" not in message and "Bypassed" not in message
 
@@ -112,7 +115,10 @@ def test_model_validate_suggests_types_fields_and_defenses(tmp_path):
     result = run_cli("model", "validate", str(model), "--lang", "attacklang")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     out = result.stdout
-    assert "asset 0 (vpn01): Linux has no defense mfa; did you mean d3MFAMultiFactorAuthentication?" in out
+    assert (
+        "asset 0 (vpn01): Linux has no defense mfa; did you mean d3MFAMultiFactorAuthentication or m1032MultiFactorAuthentication?"
+        in out
+    )
     assert "asset 1 (db01): unknown asset type Windos; did you mean Windows?" in out
     assert "asset 2 (ws01): Windows has no field acounts; did you mean accounts?" in out
     assert "asset 2 (ws01): Windows.bruteForce is an attack step, not a defense; defenses of a Windows:" in out

@@ -44,6 +44,11 @@ def _initials(name: str) -> str:
     return "".join(w[0] for w in _words(name)).lower()
 
 
+#: A generated defense's ATT&CK or D3FEND id before its name (``m1032MultiFactorAuthentication``,
+#: ``d3MFAMultiFactorAuthentication``): ``mfa`` abbreviates the name, not the id.
+_ID_PREFIX = re.compile(r"^(?:m\d{4}|d3[A-Z]+)(?=[A-Z])")
+
+
 def _words(name: str) -> list[str]:
     return re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name)
 
@@ -58,7 +63,7 @@ def nearest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     choices = list(dict.fromkeys(str(c) for c in choices))
     wanted = name.lower()
     found: list[str] = [c for c in choices if c.lower() == wanted]
-    found += [c for c in choices if len(wanted) >= 2 and _initials(c) == wanted]
+    found += [c for c in choices if len(wanted) >= 2 and wanted in (_initials(c), _initials(_ID_PREFIX.sub("", c)))]
     if len(wanted) >= 3:
         found += sorted((c for c in choices if wanted in c.lower() or c.lower() in wanted), key=len)
     words = {w.lower() for w in _words(name) if len(w) >= 4}
