@@ -293,7 +293,7 @@ def test_evidence_show_renders_other_urls_as_text_not_links():
 
 def test_the_report_links_only_http_urls():
     from breachpath.demo import example_path, technique_names
-    from breachpath.graph import apply_overrides, build_graph
+    from breachpath.graph import scenario_graph
     from breachpath.lang.compiler import compile_file
     from breachpath.langs import ATTACKLANG, ESTIMATES_DIR
     from breachpath.report import estimate_summaries, render_html, report_data
@@ -301,11 +301,7 @@ def test_the_report_links_only_http_urls():
     from breachpath.sim import simulate
 
     spec = compile_file(ATTACKLANG)
-    scenario = read_scenario(example_path("web-service-c2"))
-    graph = build_graph(spec, scenario.model)
-    apply_overrides(graph, scenario.defenses, scenario.ttc)
-    entries = [graph.find(e) for e in scenario.entry_points]
-    targets = [graph.find(t) for t in scenario.targets]
+    graph, entries, targets, _ = scenario_graph(spec, read_scenario(example_path("web-service-c2")))
     sim = simulate(graph, entries, targets, samples=200, seed=8, path_targets=len(targets))
     summaries = estimate_summaries(load_catalog(ESTIMATES_DIR))
     # Estimates that reach the report without the file checks (a library caller, an old knowledge base).

@@ -13,7 +13,7 @@ import pytest
 from breachpath.analysis import whatif
 from breachpath.demo import example_path, technique_names
 from breachpath.evidence.catalog import load_catalog
-from breachpath.graph import apply_overrides, build_graph
+from breachpath.graph import build_graph, scenario_graph
 from breachpath.lang.compiler import compile_file
 from breachpath.langs import ATTACKLANG, ESTIMATES_DIR
 from breachpath.report import estimate_summaries, nice_axis, render_html, report_data
@@ -26,11 +26,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 def make_report(name: str, kb=None, samples: int = 400) -> tuple[str, dict]:
     spec = compile_file(ATTACKLANG)
-    scenario = read_scenario(example_path(name))
-    graph = build_graph(spec, scenario.model)
-    apply_overrides(graph, scenario.defenses, scenario.ttc)
-    entries = [graph.find(e) for e in scenario.entry_points]
-    targets = [graph.find(t) for t in scenario.targets]
+    graph, entries, targets, _ = scenario_graph(spec, read_scenario(example_path(name)))
     sim = simulate(graph, entries, targets, samples=samples, seed=8, path_targets=len(targets))
     tried = whatif(graph, entries, targets, samples=samples, seed=8, limit=8)
     data = report_data(

@@ -27,7 +27,7 @@ import pytest
 
 from breachpath.demo import example_path
 from breachpath.errors import InputError
-from breachpath.graph import AttackGraph, apply_overrides, build_graph
+from breachpath.graph import AttackGraph, scenario_graph
 from breachpath.lang.compiler import compile_file
 from breachpath.langs import ATTACKLANG
 from breachpath.results import load_results, read_npz, save_results
@@ -382,12 +382,7 @@ def test_a_changed_scenario_is_reported(saved, tmp_path):
 
 @pytest.fixture(scope="module")
 def dmz():
-    spec = compile_file(ATTACKLANG)
-    scenario = read_scenario(example_path("dmz-company"))
-    graph = build_graph(spec, scenario.model)
-    apply_overrides(graph, scenario.defenses, scenario.ttc)
-    entries = [graph.find(e) for e in scenario.entry_points]
-    targets = [graph.find(t) for t in scenario.targets]
+    graph, entries, targets, _ = scenario_graph(compile_file(ATTACKLANG), read_scenario(example_path("dmz-company")))
     return graph, entries, targets
 
 

@@ -36,6 +36,14 @@ def _step_view(graph: AttackGraph, node: int) -> dict:
     }
 
 
+def defense_led(graph: AttackGraph) -> np.ndarray:
+    """Per step, whether a defense leads to it (a gate's "bypassed" step): True where some parent is a defense."""
+    sources = np.repeat(np.arange(graph.n_nodes), np.diff(graph.child_ptr))
+    led = np.zeros(graph.n_nodes, dtype=bool)
+    led[graph.child_idx[graph.kind[sources] == 2]] = True
+    return led
+
+
 def _is_gate_plumbing(graph: AttackGraph, node: int) -> bool:
     """A step a defense leads to ("…Bypassed"), or the defeat step of defenses that are off: on a path they say
     only that a door had no defense in its way, which text views leave out. The defeat step of a defense that is

@@ -16,6 +16,12 @@ from typing import Annotated
 import typer
 
 from breachpath.errors import InputError
+from breachpath.langs import BUILTIN
+
+#: What a --lang option takes (the built-in languages named from breachpath.langs).
+LANGUAGES = f"a .mal file, langspec.json, .mar, or a built-in: {', '.join(BUILTIN)}"
+LangOption = Annotated[Path, typer.Option("--lang", "-l", help=f"The language: {LANGUAGES} (default attacklang).")]
+
 
 app = typer.Typer(
     help="Quantitative threat modeling: ATT&CK knowledge, attack-step estimates, MAL simulation.",
@@ -597,13 +603,12 @@ def evidence_list(
 def _language(path: Path, ttc_from_comments: bool = False, allow_outside_includes: bool = False):
     """A compiled language from a .mal file, a langspec.json / .mar archive, or a built-in's name (attacklang)."""
     from breachpath.lang import compile_file, read_langspec
-    from breachpath.langs import BUILTIN, builtin_language
+    from breachpath.langs import builtin_language
 
     if not path.exists() and builtin_language(str(path)):
         path = builtin_language(str(path))
     if not path.exists():
-        kinds = f"a .mal file, langspec.json, .mar, or a built-in: {', '.join(BUILTIN)}"
-        raise InputError(f"{path}: no such language file ({kinds})")
+        raise InputError(f"{path}: no such language file ({LANGUAGES})")
     if path.suffix.lower() in (".json", ".mar"):
         return read_langspec(path)
     return compile_file(path, ttc_from_comments=ttc_from_comments, allow_outside_includes=allow_outside_includes)
@@ -615,7 +620,7 @@ def lang_compile(
         Path,
         typer.Argument(
             metavar="FILE",
-            help="A .mal entry file (or a langspec.json / .mar, or a built-in: attacklang, attacklang-0.1).",
+            help=f"The language: {LANGUAGES}.",
         ),
     ],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the langspec.json here.")] = None,
@@ -671,14 +676,7 @@ def lang_compile(
 
 @lang_app.command("coverage")
 def lang_coverage(
-    lang: Annotated[
-        Path,
-        typer.Option(
-            "--lang",
-            "-l",
-            help="The language: a .mal file, langspec.json, .mar, or a built-in: attacklang, attacklang-0.1.",
-        ),
-    ] = Path("attacklang"),
+    lang: LangOption = Path("attacklang"),
     navigator: Annotated[
         Path | None, typer.Option("--navigator", help="Write an ATT&CK Navigator layer of the covered techniques.")
     ] = None,
@@ -741,14 +739,7 @@ def _print_coverage(result: dict) -> None:
 
 @lang_app.command("show")
 def lang_show(
-    lang: Annotated[
-        Path,
-        typer.Option(
-            "--lang",
-            "-l",
-            help="The language: a .mal file, langspec.json, .mar, or a built-in: attacklang (the default), attacklang-0.1.",
-        ),
-    ] = Path("attacklang"),
+    lang: LangOption = Path("attacklang"),
     target: Annotated[
         str | None,
         typer.Argument(metavar="[ASSET[.step]]", help="An asset, or one of its attack steps; none: list the assets."),
@@ -770,16 +761,6 @@ def lang_show(
         _markdown(render_lang_page(page))
 
 
-LangOption = Annotated[
-    Path,
-    typer.Option(
-        "--lang",
-        "-l",
-        help="The language: a .mal file, langspec.json, .mar, or a built-in: attacklang, attacklang-0.1.",
-    ),
-]
-
-
 @model_app.command("validate")
 def model_validate(
     model: Annotated[
@@ -790,7 +771,7 @@ def model_validate(
         typer.Option(
             "--lang",
             "-l",
-            help="The language: a .mal file, langspec.json, .mar or a built-in (attacklang); a scenario names its own.",
+            help=f"The language: {LANGUAGES}; a scenario names its own.",
         ),
     ] = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
@@ -863,7 +844,7 @@ SourceLangOption = Annotated[
     typer.Option(
         "--lang",
         "-l",
-        help="The language (when SOURCE is a model): a .mal file, langspec.json, .mar, or a built-in: attacklang, attacklang-0.1.",
+        help=f"The language (when SOURCE is a model): {LANGUAGES}.",
     ),
 ]
 EntryOption = Annotated[list[str] | None, typer.Option("--entry", "-e", help="An entry point asset:step (repeatable).")]

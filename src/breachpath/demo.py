@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from breachpath.analysis import _path, in_causal_order, technique_of, whatif
+from breachpath.analysis import _path, defense_led, in_causal_order, technique_of, whatif
 from breachpath.errors import InputError
-from breachpath.graph import AttackGraph, apply_overrides, build_graph, unreachable_warnings
+from breachpath.graph import AttackGraph, scenario_graph, unreachable_warnings
 from breachpath.lang.compiler import compile_file
 from breachpath.lang.spec import LanguageSpec
 from breachpath.model import check_model
-from breachpath.scenario import check_samples, check_seed, check_workers, find_steps, read_scenario
+from breachpath.scenario import check_samples, check_seed, check_workers, read_scenario
 from breachpath.sim import Simulation, simulate, summarise
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -82,9 +82,7 @@ def technique_paths(graph: AttackGraph, sim: Simulation, target: int, names: dic
     telling: dict[frozenset[int], tuple] = {}  # samples often record the same steps: tell them once
     # Steps a defense leads to (a gate's "bypassed" step) tell nothing and model no technique: left out before
     # ordering, so that paths differing only in them are told once.
-    gate = np.zeros(graph.n_nodes + 1, dtype=bool)
-    for defense in np.flatnonzero(graph.kind == 2):
-        gate[graph.children(defense)] = True
+    gate = defense_led(graph)
     for s in successful:
         path = tuple(v for v in _path(sim, int(s), target) if not gate[v])
         key = frozenset(path)
@@ -137,10 +135,7 @@ def run_demo(
     scenario = read_scenario(path)
     spec = compile_file(scenario.lang)
     check_model(scenario.model, spec, str(path))
-    graph = build_graph(spec, scenario.model)
-    warnings = apply_overrides(graph, scenario.defenses, scenario.ttc, origin=str(path))
-    entries = find_steps(graph, scenario.entry_points, f"{path}: entry_points")
-    targets = find_steps(graph, scenario.targets, f"{path}: targets")
+    graph, entries, targets, warnings = scenario_graph(spec, scenario)
     if not entries or not targets:
         raise InputError(f"{path}: the demo needs entry_points and targets")
     warnings += unreachable_warnings(graph, entries, targets)

@@ -663,6 +663,19 @@ def set_defenses(graph: AttackGraph, overrides: dict[str, float]) -> None:
 _ATTACK_KEY = re.compile(r"^(T\d{4}(?:\.\d{3})?|M\d{4})$")
 
 
+def scenario_graph(spec: LanguageSpec, scenario, catalog: list | None = None) -> tuple:
+    """A scenario's attack graph with its defenses and TTC overrides applied, and its entry points and targets as
+    nodes: ``(graph, entries, targets, warnings)``, the overrides' warnings last. What a simulation of a scenario
+    starts from; an unknown name is an :class:`InputError` naming the scenario's file and key."""
+    from breachpath.scenario import find_steps
+
+    graph = build_graph(spec, scenario.model)
+    warnings = apply_overrides(graph, scenario.defenses, scenario.ttc, catalog, origin=scenario.origin)
+    entries = find_steps(graph, scenario.entry_points, f"{scenario.origin}: entry_points")
+    targets = find_steps(graph, scenario.targets, f"{scenario.origin}: targets")
+    return graph, entries, targets, warnings
+
+
 def apply_overrides(
     graph: AttackGraph,
     defenses: dict[str, float],
