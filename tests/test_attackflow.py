@@ -11,7 +11,7 @@ import pytest
 
 from breachpath.attackflow import ATTACK_FLOW_EXTENSION, BREACHPATH_EXTENSION, flow_bundle
 from breachpath.demo import example_path, technique_names
-from breachpath.graph import apply_overrides, build_graph
+from breachpath.graph import scenario_graph
 from breachpath.lang.compiler import compile_file
 from breachpath.langs import ATTACKLANG
 from breachpath.scenario import read_scenario
@@ -99,14 +99,8 @@ def check_bundle(bundle: dict) -> None:
 
 def simulated(name: str, samples: int = 600):
     spec = compile_file(ATTACKLANG)
-    scenario = read_scenario(example_path(name))
-    graph = build_graph(spec, scenario.model)
-    apply_overrides(graph, scenario.defenses, scenario.ttc)
-    targets = [graph.find(t) for t in scenario.targets]
-    sim = simulate(
-        graph, [graph.find(e) for e in scenario.entry_points], targets, samples=samples, seed=4,
-        path_targets=len(targets),
-    )  # fmt: skip
+    graph, entries, targets, _ = scenario_graph(spec, read_scenario(example_path(name)))
+    sim = simulate(graph, entries, targets, samples=samples, seed=4, path_targets=len(targets))
     return spec, graph, sim
 
 

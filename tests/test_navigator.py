@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from breachpath.demo import example_path
-from breachpath.graph import apply_overrides, build_graph
+from breachpath.graph import scenario_graph
 from breachpath.lang.compiler import compile_file
 from breachpath.langs import ATTACKLANG
 from breachpath.navigator import group_layer, path_shares, simulation_layer
@@ -91,14 +91,8 @@ def check_layer(layer: dict) -> None:
 
 
 def simulated(name: str, samples: int = 500):
-    scenario = read_scenario(example_path(name))
-    graph = build_graph(compile_file(ATTACKLANG), scenario.model)
-    apply_overrides(graph, scenario.defenses, scenario.ttc)
-    targets = [graph.find(t) for t in scenario.targets]
-    sim = simulate(
-        graph, [graph.find(e) for e in scenario.entry_points], targets, samples=samples, seed=3,
-        path_targets=len(targets),
-    )  # fmt: skip
+    graph, entries, targets, _ = scenario_graph(compile_file(ATTACKLANG), read_scenario(example_path(name)))
+    sim = simulate(graph, entries, targets, samples=samples, seed=3, path_targets=len(targets))
     return graph, sim
 
 
