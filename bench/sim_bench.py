@@ -21,11 +21,9 @@ interpreter (so its peak RSS, ``ru_maxrss``, is that size's alone):
 * ``graph = build_graph(spec, model)``, timed: the graph build;
 * entry ``Internet:physicalAccess``; targets ``host{i} OS:fullAccess`` for i in 0, hosts // 2, hosts - 1 and
   ``host0 data:read`` (and the mal-simulator goal, if it is none of these);
-* warm-up: ``simulate(graph, [entry], targets, samples=2, seed)``, timed. The kernel is compiled by numba
-  with ``cache=True``; every child points ``NUMBA_CACHE_DIR`` at one fresh directory in the temporary
-  directory, so the first child compiles from cold (the "numba compile" row) and the later ones load that
-  cache (their warm-up rows), and the repository's ``__pycache__`` is left alone. The warm-up also draws one
-  whole block of local TTCs (``simulate`` draws whole blocks whatever ``samples`` is);
+* warm-up: ``simulate(graph, [entry], targets, samples=2, seed)``, timed (the kernel is C compiled at install,
+  so this is the first call's fixed costs and one whole block of local TTCs: ``simulate`` draws whole blocks
+  whatever ``samples`` is);
 * ``result = simulate(graph, [entry], targets, samples=--samples, seed=--seed)`` with the default workers (all
   cores), timed: the simulate row; samples per second is ``--samples`` over that time;
 * at ``--workers-at`` hosts (default 1,000) the same call again with ``workers=1``, timed, and whether both
@@ -131,10 +129,7 @@ out = {"hosts": cfg["hosts"], "rss_start_mb": rss_mb()}
 _OURS_CHILD = (
     _RSS
     + r"""
-# numba reads its cache directory on import: one fresh directory for the whole run, not the repository's.
-os.environ["NUMBA_CACHE_DIR"] = cfg["numba_cache"]
 t = time.perf_counter()
-import numba
 import numpy as np
 from breachpath import sim
 from breachpath.graph import build_graph
@@ -147,15 +142,6 @@ def timed(key, fn):
     value = fn()
     out[key] = time.perf_counter() - t
     return value
-
-def cache_stats():
-    hits = misses = 0
-    for obj in vars(sim).values():
-        stats = getattr(obj, "stats", None)
-        if stats is not None and hasattr(stats, "cache_hits"):
-            hits += sum(stats.cache_hits.values())
-            misses += sum(stats.cache_misses.values())
-    return hits, misses
 
 hosts, samples, seed = cfg["hosts"], cfg["samples"], cfg["seed"]
 spec = timed("compile_s", lambda: compile_file(cfg["lang"]))
@@ -173,15 +159,13 @@ names = list(dict.fromkeys(names))
 targets = [graph.find(name) for name in names]
 
 timed("warmup_s", lambda: sim.simulate(graph, [entry], targets, samples=2, seed=seed))
-out["cache_hits"], out["cache_misses"] = cache_stats()
 result = timed("simulate_s", lambda: sim.simulate(graph, [entry], targets, samples=samples, seed=seed))
-out["threads"] = numba.get_num_threads()
+out["threads"] = min(os.cpu_count() or 1, sim.MAX_THREADS)
 out["samples_per_s"] = samples / out["simulate_s"]
 out["simulate_rss_mb"] = rss_mb()
 out["answers"] = [{"target": name, **sim.summarise(result.times[:, j])} for j, name in enumerate(names)]
 if cfg["workers"]:
     one = timed("workers1_s", lambda: sim.simulate(graph, [entry], targets, samples=samples, seed=seed, workers=1))
-    out["workers1_threads"] = numba.get_num_threads()
     out["identical"] = bool(np.array_equal(result.times, one.times))
 out["rss_mb"] = rss_mb()
 print(json.dumps(out))
@@ -303,7 +287,6 @@ def measure(args: argparse.Namespace, lang: Path, python: Path | None, workdir: 
         "samples": args.samples,
         "seed": args.seed,
         "entry": ENTRY,
-        "numba_cache": str(workdir / "numba-cache"),
     }
     extra = [] if args.malsim_goal == DEFAULT_GOAL else [args.malsim_goal]
     res = Results(str(lang), hosts, args.samples, args.seed, notes=notes)
@@ -382,11 +365,6 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f} ms"
 
 
-def _compiled(doc: dict[str, Any] | None) -> str:
-    """A note for a peak RSS that includes numba's compile (the cold-cache child)."""
-    return "; includes the numba compile (cold cache)" if doc and doc.get("cache_misses") else ""
-
-
 def _p_text(a: dict[str, Any]) -> str:
     low, high = a["p_ci"]
     return f"{a['p']:.3f} [{low:.3f}, {high:.3f}]"
@@ -410,13 +388,12 @@ def build_results(res: Results, args: argparse.Namespace) -> Results:
 
     scaling = [ours.get(h) for h in res.hosts]
     done = [d for d in scaling if d]
-    cold = [d for d in ours.values() if d.get("cache_misses")]
     rows.append(
         Row(
             "import breachpath",
             "s",
             statistics.median(d["import_s"] for d in done) if done else None,
-            note="numpy, numba, breachpath.sim/.graph/.lang/.samples; median over the children",
+            note="numpy, breachpath.sim/.graph/.lang/.samples; median over the children",
         )
     )
     rows.append(
@@ -426,18 +403,6 @@ def build_results(res: Results, args: argparse.Namespace) -> Results:
             statistics.median(d["compile_s"] for d in done) if done else None,
             statistics.median(p["compile_s"] for p in peers.values()) if peers else None,
             note="compile_file / LanguageGraph.from_mal_spec; median over the children",
-        )
-    )
-    rows.append(
-        Row(
-            "simulate: numba compile",
-            "s",
-            cold[0]["warmup_s"] if cold else None,
-            note=(
-                f"first simulate(samples=2) with a cold cache ({cold[0]['hosts']:,} hosts; includes one block of draws)"
-                if cold
-                else "no child compiled (every one loaded a cache)"
-            ),
         )
     )
 
@@ -457,9 +422,8 @@ def build_results(res: Results, args: argparse.Namespace) -> Results:
             )
         )
         rows.append(Row(f"{label}: nodes", "k nodes", d["nodes"] / 1000, note=f"{d['edges']:,} edges"))
-        warm = "numba compile (cold cache)" if d.get("cache_misses") else "numba cache load"
         rows.append(
-            Row(f"{label}: warm-up", "s", d["warmup_s"], note=f"simulate(samples=2): {warm} + one block of draws")
+            Row(f"{label}: warm-up", "s", d["warmup_s"], note="simulate(samples=2): first call + one block of draws")
         )
         rows.append(
             Row(
@@ -476,7 +440,7 @@ def build_results(res: Results, args: argparse.Namespace) -> Results:
                 f"{label}: peak RSS",
                 "MB",
                 d["rss_mb"],
-                note=f"whole child, ru_maxrss; {d['build_rss_mb']:,.0f} MB after the build{_compiled(d)}",
+                note=f"whole child, ru_maxrss; {d['build_rss_mb']:,.0f} MB after the build",
             )
         )
         if "workers1_s" in d:
@@ -533,7 +497,7 @@ def build_results(res: Results, args: argparse.Namespace) -> Results:
                 "MB",
                 _get(mine, "rss_mb"),
                 p["rss_mb"],
-                note=f"whole child, ru_maxrss{_compiled(mine)}",
+                note="whole child, ru_maxrss",
             )
         )
         if h == 2 and e["per_1000_s"] is not None:

@@ -5,6 +5,7 @@ plain reachability when every TTC is zero."""
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from breachpath.graph import AttackGraph
-from breachpath.sim import _run_block, simulate, summarise, wilson
+from breachpath.sim import run_block, simulate, summarise, wilson
 
 OR, AND, DEFENSE, EXISTS = 0, 1, 2, 3
 
@@ -80,19 +81,27 @@ def reference(kinds, edges, local, enabled, exists, entries):
 
 
 def kernel(graph: AttackGraph, local: np.ndarray, enabled: np.ndarray, entries: list[int], threads: int = 1):
-    """Run the compiled kernel on given draws (one sample per row)."""
+    """Run the compiled kernel on given draws (one sample per row), the rows split among ``threads`` threads that
+    run at the same time (the kernel releases the GIL), as simulate does."""
     n = graph.n_nodes
     defense_nodes = np.flatnonzero(graph.kind == DEFENSE)
     exist_nodes = np.flatnonzero((graph.kind >= 3) & (graph.exists == 1))
     entry_arr = np.array(entries, dtype=np.int64)
     out = np.empty((local.shape[0], n))
-    _run_block(
-        graph.child_ptr, graph.child_idx, np.diff(graph.parent_ptr).astype(np.int32), graph.kind == AND,
-        graph.kind >= 2, np.arange(n, dtype=np.int64), local, entry_arr, local[:, entry_arr], defense_nodes,
-        enabled[:, defense_nodes],
-        exist_nodes, np.arange(n, dtype=np.int64), out, threads, graph.parent_ptr, graph.parent_idx,
-        np.zeros((local.shape[0], 0, 0), dtype=np.int64), np.zeros((local.shape[0], 0), dtype=np.int64),
-    )  # fmt: skip
+    bounds = np.linspace(0, local.shape[0], threads + 1).astype(np.int64)
+
+    def args(a: int, b: int) -> tuple:
+        return (
+            graph.child_ptr, graph.child_idx, np.diff(graph.parent_ptr).astype(np.int32), graph.kind == AND,
+            graph.kind >= 2, np.arange(n, dtype=np.int64), local[a:b], entry_arr, local[a:b, entry_arr], defense_nodes,
+            enabled[a:b, defense_nodes], exist_nodes, np.arange(n, dtype=np.int64), out[a:b], graph.parent_ptr,
+            graph.parent_idx, 0, np.zeros((b - a, 0), dtype=np.int64),
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(threads) as pool:
+        runs = [pool.submit(run_block, *args(a, b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        for run in runs:
+            run.result()
     return out
 
 
@@ -421,3 +430,62 @@ def test_chokepoints_are_the_mean_earliness_of_each_step_over_successful_paths()
         found = chokepoints(graph, sim, j, entries, top=10)
         assert [c["node"] for c in found] == expected
         assert [c["score"] for c in found] == [score[v] / len(successful) for v in expected]
+
+
+# -- a run of some samples ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_run_of_some_samples_gives_them_what_a_full_run_does(workers):
+    """``rows=`` runs only the samples asked for (what-if re-runs those a defense can change), each with its own
+    draws: the same times and paths as in a full run, whichever blocks they fall in."""
+    from breachpath.graph import build_graph
+    from breachpath.lang import compile_file
+    from breachpath.samples import corelang_enterprise
+    from conftest import require_shared
+
+    spec = compile_file(require_shared("data", "corelang", "main.mal"))
+    graph = build_graph(spec, corelang_enterprise(20))
+    entry = [graph.find("Internet:physicalAccess")]
+    targets = [graph.find("host19 OS:fullAccess"), graph.find("host0 data:read")]
+    full = simulate(graph, entry, targets, samples=700, seed=11, path_targets=2)
+    picked = np.random.default_rng(0).choice(700, 40, replace=False)
+    rows = np.unique(np.concatenate([[0, 255, 256, 511, 699], picked]))
+    part = simulate(graph, entry, targets, samples=700, seed=11, path_targets=2, workers=workers, rows=rows)
+    assert part.samples == len(rows) and np.isfinite(part.times).any()
+    assert np.array_equal(part.times, full.times[rows])
+    for i, s in enumerate(rows):
+        for j in range(2):
+            assert np.array_equal(part.path(i, j), full.path(int(s), j))
+    none = simulate(graph, entry, targets, samples=700, seed=11, rows=np.zeros(0, dtype=np.int64))
+    assert none.times.shape == (0, 2)
+    with pytest.raises(ValueError, match="increasing sample indices"):
+        simulate(graph, entry, targets, samples=700, seed=11, rows=np.array([5, 3]))
+
+
+def test_whatif_reruns_only_the_samples_a_defense_can_change_and_gets_what_a_full_rerun_does():
+    """Enabling a defense can change a sample only if the defense lies on one of its recorded paths (every other
+    path keeps its times): what-if re-runs just those samples, and each defense's numbers equal a full re-run's."""
+    from breachpath.analysis import whatif
+    from breachpath.demo import example_path
+    from breachpath.graph import scenario_graph
+    from breachpath.lang import compile_file
+    from breachpath.scenario import read_scenario
+
+    scenario = read_scenario(example_path("dmz-company"))
+    graph, entries, targets, _ = scenario_graph(compile_file(scenario.lang), scenario)
+    result = whatif(graph, entries, targets, samples=600, seed=5, limit=8)
+    assert len(result["defenses"]) == 8
+    for row in result["defenses"]:
+        node = graph.find(row["name"])
+        graph.defense_p[node] = 1.0
+        try:
+            full = simulate(graph, entries, targets, samples=600, seed=5)
+        finally:
+            graph.defense_p[node] = row["defense_p"]
+        for j, name in enumerate(full.names):
+            after = full.times[:, j]
+            finite = after[np.isfinite(after)]
+            assert row["targets"][name]["p_after"] == float(np.isfinite(after).mean())
+            expected = float(np.median(finite)) if len(finite) else None
+            assert row["targets"][name]["median_after"] == expected

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-import numba
 import numpy as np
 
+from breachpath import _kernel
 from breachpath.errors import InputError
 from breachpath.graph import KINDS, AttackGraph
 from breachpath.sim import Simulation
@@ -77,73 +77,9 @@ def in_causal_order(graph: AttackGraph, path: tuple[int, ...]) -> list[int]:
     if not path:
         return []
     nodes = np.fromiter(path, dtype=np.int64, count=len(path))
-    position = np.full(graph.n_nodes, -1, dtype=np.int64)
-    return _causal_order(nodes, graph.child_ptr, graph.child_idx, graph.kind == 1, position).tolist()
-
-
-@numba.njit(cache=True)
-def _causal_order(path, child_ptr, child_idx, is_and, position):  # pragma: no cover - compiled
-    m = path.shape[0]
-    for i in range(m):
-        position[path[i]] = i
-    indegree = np.zeros(m, dtype=np.int64)
-    for i in range(m):
-        v = path[i]
-        for e in range(child_ptr[v], child_ptr[v + 1]):
-            j = position[child_idx[e]]
-            if j >= 0 and j != i:
-                indegree[j] += 1
-    for i in range(m):
-        if not is_and[path[i]] and indegree[i] > 1:
-            indegree[i] = 1  # an OR step needs one of its parents before it (the one that gave its time)
-    heap = np.empty(m, dtype=np.int64)  # positions in the record: the smallest first (ties keep its order)
-    size = 0
-    for i in range(m):
-        if indegree[i] == 0:
-            heap[size] = i
-            size += 1  # pushed in increasing order: already a heap
-    out = np.empty(m, dtype=np.int64)
-    placed = np.zeros(m, dtype=np.bool_)
-    k = 0
-    while size > 0:
-        i = heap[0]
-        size -= 1
-        heap[0] = heap[size]
-        c = 0
-        while True:  # sift down
-            left = 2 * c + 1
-            if left >= size:
-                break
-            small = left
-            if left + 1 < size and heap[left + 1] < heap[left]:
-                small = left + 1
-            if heap[c] <= heap[small]:
-                break
-            heap[c], heap[small] = heap[small], heap[c]
-            c = small
-        out[k] = path[i]
-        placed[i] = True
-        k += 1
-        v = path[i]
-        for e in range(child_ptr[v], child_ptr[v + 1]):
-            j = position[child_idx[e]]
-            if j >= 0 and j != i:
-                indegree[j] -= 1
-                if indegree[j] == 0:
-                    c = size  # sift up
-                    heap[size] = j
-                    size += 1
-                    while c > 0 and heap[(c - 1) // 2] > heap[c]:
-                        parent = (c - 1) // 2
-                        heap[c], heap[parent] = heap[parent], heap[c]
-                        c = parent
-    for i in range(m):  # every recorded step is reached from an entry through the path; kept just in case
-        if not placed[i]:
-            out[k] = path[i]
-            k += 1
-    for i in range(m):
-        position[path[i]] = -1
-    return out
+    out = np.empty_like(nodes)
+    _kernel.causal_order(nodes, graph.child_ptr, graph.child_idx, graph.kind == 1, out)
+    return out.tolist()
 
 
 def technique_of(graph: AttackGraph, node: int) -> str | None:
@@ -259,6 +195,22 @@ def _defenses_on_paths(graph: AttackGraph, sim: Simulation, targets: int) -> lis
         return []
     found, first, counts = np.unique(order, return_index=True, return_counts=True)
     return found[np.lexsort((first, -counts))].tolist()
+
+
+def _samples_through(sim: Simulation, defenses: list[int]) -> dict[int, np.ndarray]:
+    """For each defense, the samples whose recorded path to some target passes through it, or was cut short (so
+    it might): the only samples whose results enabling that defense can change. Enabling a defense removes a way
+    in and adds none, so every time can only grow; and a target's path, all of whose steps keep their times when
+    the defense is not on it, still reaches the target when it did. Re-running just these samples (with their own
+    draws) gives exactly what re-running all of them would."""
+    k = sim.path_targets
+    stored = np.diff(sim.path_offsets)
+    sample_of = np.repeat(np.arange(len(stored)) // max(1, k), stored)
+    cut = np.flatnonzero((sim.path_len > stored.reshape(sim.path_len.shape)).any(axis=1))
+    wanted = np.asarray(defenses, dtype=np.int64)
+    on = np.isin(sim.path_nodes, wanted)
+    nodes, where = sim.path_nodes[on], sample_of[on]
+    return {d: np.union1d(where[nodes == d], cut) for d in defenses}
 
 
 def _path_positions(
@@ -415,10 +367,11 @@ def whatif(
             warnings.append(f"{graph.name(node)} is already on (p = 1 in the scenario): enabling it changes nothing")
     runs = [1 + (len(defenses) if defenses is not None else limit)]
 
-    def run_progress(index: int) -> Callable[[int, int], None] | None:
+    def run_progress(index: int, size: int = samples) -> Callable[[int, int], None] | None:
         if progress is None:
             return None
-        return lambda done, _total: progress(index * samples + done, runs[0] * samples)
+        # A run of only the samples that can change (``size`` of them) still counts as one run of ``samples``.
+        return lambda done, _total: progress(index * samples + done * samples // max(1, size), runs[0] * samples)
 
     base = simulate(
         graph, entries, targets, samples=samples, seed=seed, workers=workers, path_targets=len(targets),
@@ -429,21 +382,29 @@ def whatif(
         idle = cannot_matter(graph, ranked)
         defenses = [node for node in ranked if node not in idle][:limit]
     runs[0] = 1 + len(defenses)
+    affected = _samples_through(base, defenses)
     picks = _BootstrapPicks(0 if seed is None else seed, bootstrap, samples)
     boot_before: dict[int, np.ndarray] = {}
     results = []
     for index, node in enumerate(defenses, start=1):
         original = graph.defense_p[node]
         graph.defense_p[node] = 1.0
+        # Only the samples whose baseline paths pass through the defense can change (see _samples_through).
+        rows = affected[node]
         try:
             run = simulate(
-                graph, entries, targets, samples=samples, seed=seed, workers=workers, progress=run_progress(index)
-            )
+                graph, entries, targets, samples=samples, seed=seed, workers=workers, rows=rows,
+                progress=run_progress(index, len(rows)),
+            )  # fmt: skip
         finally:
             graph.defense_p[node] = original
+        times = base.times.copy()
+        times[rows] = run.times
+        if progress is not None:  # the run is done, even one with no sample to re-run
+            progress((index + 1) * samples, runs[0] * samples)
         per_target = {}
         for j, name in enumerate(base.names):
-            before, after = base.times[:, j], run.times[:, j]
+            before, after = base.times[:, j], times[:, j]
             saved = np.isfinite(before) & ~np.isfinite(after)
             low, high = wilson(int(saved.sum()), samples)
             median_before, median_after = _median(before), _median(after)

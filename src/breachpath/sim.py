@@ -11,9 +11,10 @@ probability, and each step's compromise time is the earliest time the attacker c
 
 Cycles are allowed: this is Dijkstra's algorithm generalised to AND nodes (Knuth, "A generalization of Dijkstra's
 algorithm", IPL 6(1), 1977): a node is final when popped; an OR child is relaxed from each final parent, an AND
-child is pushed once its last parent is final. The per-sample kernel is compiled with numba and runs samples in
-parallel threads. Samples are drawn in fixed blocks, each from its own seed (``SeedSequence(seed).spawn``), so the
-same seed gives the same results whatever the number of workers.
+child is pushed once its last parent is final. The per-sample kernel is C (``_kernel.c``, compiled when the package
+is installed, so a first run pays no compilation) and runs samples in parallel threads. Samples are drawn in fixed
+blocks, each from its own seed (``SeedSequence(seed).spawn``), so the same seed gives the same results whatever the
+number of workers.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
+from breachpath import _kernel
 from breachpath.dist import parse
 from breachpath.errors import InputError
 from breachpath.graph import AttackGraph
@@ -39,249 +40,43 @@ MAX_THREADS = 64
 MAX_BLOCK = 256
 
 
-@numba.njit(cache=True, nogil=True)
-def _heap_push(heap_t, heap_n, size, t, node):
-    i = size
-    heap_t[i] = t
-    heap_n[i] = node
-    while i > 0:
-        parent = (i - 1) >> 1
-        if heap_t[parent] <= heap_t[i]:
-            break
-        heap_t[parent], heap_t[i] = heap_t[i], heap_t[parent]
-        heap_n[parent], heap_n[i] = heap_n[i], heap_n[parent]
-        i = parent
-    return size + 1
-
-
-@numba.njit(cache=True, nogil=True)
-def _heap_pop(heap_t, heap_n, size):
-    t = heap_t[0]
-    node = heap_n[0]
-    size -= 1
-    heap_t[0] = heap_t[size]
-    heap_n[0] = heap_n[size]
-    i = 0
-    while True:
-        left = 2 * i + 1
-        if left >= size:
-            break
-        smallest = left
-        right = left + 1
-        if right < size and heap_t[right] < heap_t[left]:
-            smallest = right
-        if heap_t[i] <= heap_t[smallest]:
-            break
-        heap_t[i], heap_t[smallest] = heap_t[smallest], heap_t[i]
-        heap_n[i], heap_n[smallest] = heap_n[smallest], heap_n[i]
-        i = smallest
-    return t, node, size
-
-
-@numba.njit(cache=True, nogil=True)
-def _one_sample(
-    child_ptr, child_idx, n_parents, is_and, fixed, ttc_slot, local, sources, source_times, out_nodes, out_row,
-    best, done, count, latest, touched, heap_t, heap_n, pred, is_out, n_out,
-):  # fmt: skip
-    """One sample. The scratch arrays come in clean and are left clean: only the nodes touched are reset, so a
-    sample costs what it reaches, not the size of the graph. ``pred[v]`` is the parent that gave an OR step its
-    time (-1 for sources), valid for the steps reached in this sample.
-
-    The sample stops as soon as all ``n_out`` out nodes (``is_out``) are settled: steps are settled in time order,
-    so nothing later can change their times, and their paths lie among the steps settled before them."""
-    n_touched = 0
-    size = 0
-    settled = 0
-    for k in range(sources.shape[0]):
-        t = source_times[k]
-        node = sources[k]
-        if t < best[node]:
-            if best[node] == np.inf and count[node] == 0:
-                touched[n_touched] = node
-                n_touched += 1
-            best[node] = t
-            pred[node] = -1
-            size = _heap_push(heap_t, heap_n, size, t, node)
-    # Steps with no TTC are common (instantaneous): a child reached at the very time being processed goes on a
-    # stack instead of the heap, since nothing can come before it. Only later times pay for the heap.
-    stack = touched[n_parents.shape[0] :]  # the second half of the scratch space
-    n_stack = 0
-    while size > 0 or n_stack > 0:
-        if n_stack > 0:
-            n_stack -= 1
-            node = stack[n_stack]
-            t = best[node]
-            if done[node]:
-                continue
-        else:
-            t, node, size = _heap_pop(heap_t, heap_n, size)
-            if done[node] or t > best[node]:
-                continue
-        done[node] = True
-        if is_out[node]:
-            settled += 1
-            if settled == n_out:
-                break
-        for e in range(child_ptr[node], child_ptr[node + 1]):
-            child = child_idx[e]
-            if done[child] or fixed[child]:
-                continue
-            # A node joins ``touched`` exactly once, when its state first changes: the list shares its scratch
-            # space with the stack, so a node listed twice (say, an OR step that two parents fail to reach
-            # because its own TTC is infinite) would overwrite the stack.
-            if is_and[child]:
-                if count[child] == 0 and best[child] == np.inf:
-                    touched[n_touched] = child
-                    n_touched += 1
-                count[child] += 1
-                if t > latest[child]:
-                    latest[child] = t
-                if count[child] != n_parents[child]:
-                    continue
-                slot = ttc_slot[child]
-                candidate = latest[child] + (local[slot] if slot >= 0 else 0.0)
-            else:
-                slot = ttc_slot[child]
-                candidate = t + (local[slot] if slot >= 0 else 0.0)
-            if candidate < best[child]:
-                if best[child] == np.inf and count[child] == 0:
-                    touched[n_touched] = child
-                    n_touched += 1
-                best[child] = candidate
-                pred[child] = node
-                if candidate == t:
-                    stack[n_stack] = child
-                    n_stack += 1
-                else:
-                    size = _heap_push(heap_t, heap_n, size, candidate, child)
-    for j in range(out_nodes.shape[0]):
-        out_row[j] = best[out_nodes[j]] if done[out_nodes[j]] else np.inf
-    return n_touched
-
-
-@numba.njit(cache=True, nogil=True)
-def _reset(touched, n_touched, best, done, count, latest):
-    for k in range(n_touched):
-        node = touched[k]
-        best[node] = np.inf
-        done[node] = False
-        count[node] = 0
-        latest[node] = 0.0
-
-
-@numba.njit(cache=True, nogil=True)
-def _backtrack(target, is_and, parent_ptr, parent_idx, pred, done, fixed, mark, stack, path, max_len):
-    """The steps that achieved ``target`` in this sample: an OR step's best parent, an AND step's parents."""
-    n_path = 0
-    n_stack = 1
-    stack[0] = target
-    mark[target] = True
-    while n_stack > 0:
-        n_stack -= 1
-        node = stack[n_stack]
-        if n_path < max_len:
-            path[n_path] = node
-        n_path += 1
-        if fixed[node]:
-            continue
-        if is_and[node] and pred[node] != -1:
-            for e in range(parent_ptr[node], parent_ptr[node + 1]):
-                parent = parent_idx[e]
-                if done[parent] and not mark[parent]:
-                    mark[parent] = True
-                    stack[n_stack] = parent
-                    n_stack += 1
-        elif pred[node] >= 0 and not mark[pred[node]]:
-            mark[pred[node]] = True
-            stack[n_stack] = pred[node]
-            n_stack += 1
-    if n_path <= max_len:
-        for k in range(n_path):
-            mark[path[k]] = False
-        return n_path
-    # A path longer than max_len was recorded only in part: walk the same steps again (they are exactly the
-    # marked ones this rule reaches) to clear every mark, or the next samples would skip those steps.
-    mark[target] = False
-    n_stack = 1
-    stack[0] = target
-    while n_stack > 0:
-        n_stack -= 1
-        node = stack[n_stack]
-        if fixed[node]:
-            continue
-        if is_and[node] and pred[node] != -1:
-            for e in range(parent_ptr[node], parent_ptr[node + 1]):
-                parent = parent_idx[e]
-                if done[parent] and mark[parent]:
-                    mark[parent] = False
-                    stack[n_stack] = parent
-                    n_stack += 1
-        elif pred[node] >= 0 and mark[pred[node]]:
-            mark[pred[node]] = False
-            stack[n_stack] = pred[node]
-            n_stack += 1
-    return n_path
-
-
-@numba.njit(cache=True, nogil=True)
-def _run_block(
-    child_ptr, child_idx, n_parents, is_and, fixed, ttc_slot, local, entries, entry_local, defense_nodes, enabled,
-    exist_nodes, out_nodes, out, chunks, parent_ptr, parent_idx, paths, path_len,
-):  # fmt: skip
-    samples = local.shape[0]
-    n = n_parents.shape[0]
-    per_chunk = (samples + chunks - 1) // chunks
-    for c in range(chunks):
-        # Scratch space once per chunk of samples (a thread's share), not once per sample.
-        best = np.full(n, np.inf)
-        done = np.zeros(n, dtype=np.bool_)
-        count = np.zeros(n, dtype=np.int32)
-        latest = np.zeros(n)
-        touched = np.empty(2 * n + child_idx.shape[0], dtype=np.int64)  # touched nodes, then the zero-time stack
-        capacity = n + child_idx.shape[0] + entries.shape[0] + defense_nodes.shape[0] + exist_nodes.shape[0] + 1
-        heap_t = np.empty(capacity)
-        heap_n = np.empty(capacity, dtype=np.int64)
-        total_max = entries.shape[0] + defense_nodes.shape[0] + exist_nodes.shape[0]
-        sources = np.empty(total_max, dtype=np.int64)
-        times = np.empty(total_max)
-        pred = np.empty(n, dtype=np.int64)
-        mark = np.zeros(n, dtype=np.bool_)
-        is_out = np.zeros(n, dtype=np.bool_)
-        for j in range(out_nodes.shape[0]):
-            is_out[out_nodes[j]] = True
-        n_out = 0
-        for v in range(n):
-            if is_out[v]:
-                n_out += 1
-        for s in range(c * per_chunk, min(samples, (c + 1) * per_chunk)):
-            k = 0
-            for i in range(entries.shape[0]):
-                sources[k] = entries[i]
-                times[k] = entry_local[s, i]
-                k += 1
-            for d in range(defense_nodes.shape[0]):
-                if not enabled[s, d]:
-                    sources[k] = defense_nodes[d]
-                    times[k] = 0.0
-                    k += 1
-            for i in range(exist_nodes.shape[0]):
-                sources[k] = exist_nodes[i]
-                times[k] = 0.0
-                k += 1
-            n_touched = _one_sample(
-                child_ptr, child_idx, n_parents, is_and, fixed, ttc_slot, local[s], sources[:k], times[:k], out_nodes,
-                out[s],
-                best, done, count, latest, touched, heap_t, heap_n, pred, is_out, n_out,
-            )  # fmt: skip
-            for j in range(path_len.shape[1]):
-                if done[out_nodes[j]]:
-                    path_len[s, j] = _backtrack(
-                        out_nodes[j], is_and, parent_ptr, parent_idx, pred, done, fixed, mark, heap_n, paths[s, j],
-                        paths.shape[2],
-                    )  # fmt: skip
-                else:
-                    path_len[s, j] = 0
-            _reset(touched, n_touched, best, done, count, latest)
+def run_block(
+    child_ptr: np.ndarray,
+    child_idx: np.ndarray,
+    n_parents: np.ndarray,
+    is_and: np.ndarray,
+    fixed: np.ndarray,
+    ttc_slot: np.ndarray,
+    local: np.ndarray,
+    entries: np.ndarray,
+    entry_local: np.ndarray,
+    defense_nodes: np.ndarray,
+    enabled: np.ndarray,
+    exist_nodes: np.ndarray,
+    out_nodes: np.ndarray,
+    out: np.ndarray,
+    parent_ptr: np.ndarray,
+    parent_idx: np.ndarray,
+    max_path: int,
+    path_len: np.ndarray,
+) -> np.ndarray:
+    """Run one block of samples (rows of ``local``, ``entry_local``, ``enabled``) in the compiled kernel, writing
+    ``out`` (samples × out nodes: times, ∞ for never) and, for the first ``path_len.shape[1]`` out nodes, each
+    sample's attack path: its full length into ``path_len`` and its first ``max_path`` steps (the target first)
+    into the int32 array returned, all paths back to back in (sample, target) order. ``n_parents`` counts the AND
+    steps' parents along ``child_idx``; ``ttc_slot`` gives each step's column in ``local`` (-1: no TTC). The kernel
+    releases the GIL while it runs."""
+    stored = _kernel.run_block(
+        np.ascontiguousarray(child_ptr, dtype=np.int64), np.ascontiguousarray(child_idx, dtype=np.int32),
+        np.ascontiguousarray(n_parents, dtype=np.int32), np.ascontiguousarray(is_and, dtype=np.bool_),
+        np.ascontiguousarray(fixed, dtype=np.bool_), np.ascontiguousarray(ttc_slot, dtype=np.int64),
+        np.ascontiguousarray(local, dtype=np.float64), np.ascontiguousarray(entries, dtype=np.int64),
+        np.ascontiguousarray(entry_local, dtype=np.float64), np.ascontiguousarray(defense_nodes, dtype=np.int64),
+        np.ascontiguousarray(enabled, dtype=np.bool_), np.ascontiguousarray(exist_nodes, dtype=np.int64),
+        np.ascontiguousarray(out_nodes, dtype=np.int64), out, np.ascontiguousarray(parent_ptr, dtype=np.int64),
+        np.ascontiguousarray(parent_idx, dtype=np.int32), max_path, path_len,
+    )  # fmt: skip
+    return np.frombuffer(stored, dtype=np.int32)
 
 
 @dataclass
@@ -329,22 +124,24 @@ def ttc_slots(graph: AttackGraph) -> np.ndarray:
     """Column of each node in the compact local-TTC matrix (-1 for steps without a TTC: they take no time).
 
     Most steps have no TTC (coreLang: 14k of 250k), so only the timed ones are drawn and stored: less memory per
-    block and a small row that stays in cache while a sample runs."""
+    block and a small row that stays in cache while a sample runs. The columns of the steps sharing a TTC
+    expression are contiguous (in step order), so each expression's draws are copied in as one block."""
     slot = np.full(graph.n_nodes, -1, dtype=np.int64)
     timed = np.flatnonzero(graph.ttc >= 0)
-    slot[timed] = np.arange(len(timed))
+    slot[timed[np.argsort(graph.ttc[timed], kind="stable")]] = np.arange(len(timed))
     return slot
 
 
 def _local_ttcs(graph: AttackGraph, slot: np.ndarray, block: int, rng: np.random.Generator) -> np.ndarray:
-    """(block, timed steps) local TTCs: each distinct TTC expression drawn once for all its steps."""
-    timed = np.flatnonzero(slot >= 0)
-    local = np.zeros((block, len(timed)))
-    ttc_of_timed = graph.ttc[timed]
-    for k, text in enumerate(graph.ttc_texts):
-        columns = np.flatnonzero(ttc_of_timed == k)
-        if columns.size:
-            local[:, columns] = parse(str(text)).sample(block * columns.size, rng).reshape(block, columns.size)
+    """(block, timed steps) local TTCs: each distinct TTC expression drawn once for all its steps, in the order
+    of its steps (the columns :func:`ttc_slots` gives them)."""
+    counts = np.bincount(graph.ttc[graph.ttc >= 0], minlength=len(graph.ttc_texts))
+    local = np.empty((block, int(counts.sum())))
+    start = 0
+    for text, count in zip(graph.ttc_texts, counts.tolist(), strict=True):
+        if count:
+            local[:, start : start + count] = parse(str(text)).sample(block * count, rng).reshape(block, count)
+            start += count
     # A negative time (an expression like Uniform(-1, 1)) means "at once": time never runs backwards.
     np.maximum(local, 0.0, out=local)
     return local
@@ -374,11 +171,16 @@ def simulate(
     first_block: int = 0,
     path_targets: int = 0,
     max_path: int = 4096,
+    rows: np.ndarray | None = None,
 ) -> Simulation:
     """Run ``samples`` samples; return the compromise times of ``out_nodes`` (targets, or every step).
 
     With ``path_targets`` = k, the attack path of each of the first k out nodes is kept per sample: the steps
-    that achieved it (an OR step's earliest parent, all of an AND step's parents), up to ``max_path`` steps."""
+    that achieved it (an OR step's earliest parent, all of an AND step's parents), up to ``max_path`` steps.
+
+    With ``rows`` (increasing sample indices below ``samples``), only those samples are run, each exactly as a full
+    run would (the same draws): the result holds them in that order (``samples`` is then their number). Blocks
+    without any are not even drawn."""
     check_samples(samples)
     check_seed(seed)
     check_workers(workers, "workers")
@@ -386,108 +188,179 @@ def simulate(
         raise InputError("no entry points: name at least one asset:step the attacker starts from")
     threads = max(1, min(workers or os.cpu_count() or 1, MAX_THREADS))
     out_nodes = np.asarray(out_nodes, dtype=np.int64)
-    n_parents = np.diff(graph.parent_ptr).astype(np.int32)
-    is_and = graph.kind == 1
-    fixed = graph.kind >= 2  # defenses and E/!E: their state is drawn or known, not reached through parents
     defense_nodes = np.flatnonzero(graph.kind == 2)
     defense_p = graph.defense_p[defense_nodes]
     exist_nodes = np.flatnonzero((graph.kind >= 3) & (graph.exists == 1))
     entry_arr = np.asarray(entries, dtype=np.int64)
     slot = ttc_slots(graph)
-    child_ptr, child_idx, n_parents = active_edges(graph, slot, defense_nodes[defense_p == 0], n_parents, out_nodes)
+    sources = np.concatenate([entry_arr, defense_nodes, exist_nodes])
+    kg = kernel_graph(graph, slot, defense_nodes[defense_p == 0], out_nodes, sources)
+    k_entries, k_defenses, k_exists, k_out = (kg.new[v] for v in (entry_arr, defense_nodes, exist_nodes, out_nodes))
+    entry_slots = slot[entry_arr]
+    entry_timed = entry_slots >= 0
     block = graph_block(graph)
-    times = _allocate((samples, len(out_nodes)), np.float32, "steps")
-    width = max_path if path_targets else 0
-    path_len = _allocate((samples, path_targets), np.int64, "attack paths")
-    path_parts: list[np.ndarray] = []  # per block: the recorded steps of its paths, back to back
-    # Dense scratch for one block only: the kernel writes each path into a fixed-width row, and only the steps
-    # actually on it are kept (see Simulation).
-    block_paths = np.zeros((block, path_targets, width), dtype=np.int64)
-    block_len = np.zeros((block, path_targets), dtype=np.int64)
-    sequence = np.random.SeedSequence(seed)
     n_blocks = math.ceil(samples / block)
+    if rows is None:
+        starts = np.arange(n_blocks + 1) * block
+        starts[-1] = samples
+    else:
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows[0] < 0 or rows[-1] >= samples or (np.diff(rows) <= 0).any()):
+            raise ValueError("rows must be increasing sample indices below samples")
+        starts = np.searchsorted(rows, np.arange(n_blocks + 1) * block)  # block b's rows: starts[b]:starts[b + 1]
+    todo = [b for b in range(n_blocks) if starts[b + 1] > starts[b]]
+    total = int(starts[-1])
+    times = _allocate((total, len(out_nodes)), np.float32, "steps")
+    width = max_path if path_targets else 0
+    path_len = _allocate((total, path_targets), np.int64, "attack paths")
+    path_parts: list[np.ndarray] = []  # per block: the recorded steps of its paths, back to back
+    sequence = np.random.SeedSequence(seed)
     seeds = sequence.spawn(first_block + n_blocks)[first_block:]
+
+    def run(b: int, pool: ThreadPoolExecutor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Draw block ``b`` and run it: its rows split among the pool's threads, or on this thread alone."""
+        rng = np.random.default_rng(seeds[b])
+        size = min(block, samples - b * block)
+        # Draw a whole block even when fewer samples are needed: the stream must not depend on `samples`.
+        local = _local_ttcs(graph, slot, block, rng)[:size]
+        enabled = (rng.random((block, len(defense_nodes))) < defense_p)[:size]
+        if rows is not None:
+            chosen = rows[starts[b] : starts[b + 1]] - b * block
+            local, enabled, size = local[chosen], enabled[chosen], len(chosen)
+        # Entry steps without a TTC start at 0. Only the timed ones index ``local``, which has no column at all
+        # when no step of the graph has a TTC (enterpriseLang's are all in comments).
+        entry_local = np.zeros((size, len(k_entries)))
+        entry_local[:, entry_timed] = local[:, entry_slots[entry_timed]]
+        out = np.empty((size, len(out_nodes)))
+        lengths = np.zeros((size, path_targets), dtype=np.int64)
+        bounds = np.linspace(0, size, (threads if pool else 1) + 1).astype(np.int64)
+        runs = [
+            (
+                kg.child_ptr, kg.child_idx, kg.n_parents, kg.is_and, kg.fixed, kg.slot, local[a:b], k_entries,
+                entry_local[a:b], k_defenses, enabled[a:b], k_exists, k_out, out[a:b], kg.parent_ptr, kg.parent_idx,
+                width, lengths[a:b],
+            )
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            if b > a
+        ]  # fmt: skip
+        if pool is None or len(runs) == 1:
+            parts = [run_block(*args) for args in runs]
+        else:
+            parts = [future.result() for future in [pool.submit(run_block, *args) for args in runs]]
+        # Rows in order, each (sample, target) in order: the CSR order of Simulation.path_nodes.
+        kept = kg.old[np.concatenate(parts)].astype(np.int32) if path_targets else np.zeros(0, dtype=np.int32)
+        return out, lengths, kept
+
+    # Threads (the kernel releases the GIL, and so does numpy's drawing) take whole blocks, drawing included, when
+    # there are enough blocks and their results are small; otherwise each block's rows are split among them.
+    # Blocks are independent (their own seeds), so the results are the same either way.
+    out_bytes = block * len(out_nodes) * 8
+    by_block = threads > 1 and len(todo) > 1 and threads * out_bytes <= 4 * BLOCK_BYTES
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
     try:
+        if by_block:
+            pending = {i: pool.submit(run, todo[i], None) for i in range(min(threads, len(todo)))}
         done = 0
-        for b in range(n_blocks):
-            rng = np.random.default_rng(seeds[b])
-            size = min(block, samples - done)
-            # Draw a whole block even when fewer samples are needed: the stream must not depend on `samples`.
-            local = _local_ttcs(graph, slot, block, rng)[:size]
-            enabled = (rng.random((block, len(defense_nodes))) < defense_p)[:size]
-            # Entry steps without a TTC start at 0. Only the timed ones index ``local``, which has no column at all
-            # when no step of the graph has a TTC (enterpriseLang's are all in comments).
-            entry_slots = slot[entry_arr]
-            entry_local = np.zeros((size, len(entry_arr)))
-            entry_timed = entry_slots >= 0
-            entry_local[:, entry_timed] = local[:, entry_slots[entry_timed]]
-            out = np.empty((size, len(out_nodes)))
-            # Each thread runs the compiled kernel (which releases the GIL) on its own rows of the block. Threads of
-            # Python's pool rather than numba's parallel loops: the same work, and half the compilation on first use.
-            bounds = np.linspace(0, size, threads + 1).astype(np.int64)
-            runs = [
-                (
-                    child_ptr, child_idx, n_parents, is_and, fixed, slot, local[a:b], entry_arr, entry_local[a:b],
-                    defense_nodes, enabled[a:b], exist_nodes, out_nodes, out[a:b], 1, graph.parent_ptr, graph.parent_idx,
-                    block_paths[a:b], block_len[a:b],
-                )
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-                if b > a
-            ]  # fmt: skip
-            if pool is None or len(runs) == 1:
-                for run in runs:
-                    _run_block(*run)
+        for i, b in enumerate(todo):
+            if by_block:
+                out, lengths, kept = pending.pop(i).result()
+                if i + threads < len(todo):  # at most one block per thread in memory at a time
+                    pending[i + threads] = pool.submit(run, todo[i + threads], None)
             else:
-                for future in [pool.submit(_run_block, *run) for run in runs]:
-                    future.result()
+                out, lengths, kept = run(b, pool)
+            size = len(out)
             with np.errstate(over="ignore"):  # beyond float32's 3.4e38 days is ∞ (never), without a numpy warning
                 times[done : done + size] = out
             if path_targets:
-                path_len[done : done + size] = block_len[:size]
-                stored = np.minimum(block_len[:size], width)
-                # Row-major order (sample, target, position) is the CSR order of Simulation.path_nodes.
-                keep = np.arange(width) < stored[:, :, None]
-                path_parts.append(block_paths[:size][keep].astype(np.int32))
+                path_len[done : done + size] = lengths
+                path_parts.append(kept)
             done += size
             if progress:
-                progress(done, samples)
+                progress(done, total)
     finally:
         if pool is not None:
-            pool.shutdown()
-    result = Simulation(times, out_nodes, [graph.name(int(n)) for n in out_nodes], seed, samples)
+            pool.shutdown(cancel_futures=True)
+    result = Simulation(times, out_nodes, [graph.name(int(n)) for n in out_nodes], seed, total)
     if path_targets:
-        result.path_nodes = np.concatenate(path_parts)
-        result.path_offsets = np.zeros(samples * path_targets + 1, dtype=np.int64)
+        result.path_nodes = np.concatenate(path_parts) if path_parts else np.zeros(0, dtype=np.int32)
+        result.path_offsets = np.zeros(total * path_targets + 1, dtype=np.int64)
         np.cumsum(np.minimum(path_len, width).ravel(), out=result.path_offsets[1:])
         result.path_len = path_len
     return result
 
 
-def active_edges(
-    graph: AttackGraph, slot: np.ndarray, off_defenses: np.ndarray, n_parents: np.ndarray, out_nodes: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The child lists and AND in-degrees a simulation needs: without edges into steps that lead to no out node
-    (their times cannot change an out node's, nor lie on its path), and without edges from steps every sample
-    reaches at time 0 into AND steps that have other parents (:func:`fold_certain_parents`). Node ids, times and
-    paths are those of the whole graph."""
+@dataclass
+class KernelGraph:
+    """The part of a graph one simulation runs on, renumbered: the steps that lead to an out node (the others
+    cannot change an out node's time, nor lie on its path) and the sources, numbered in breadth-first order from the sources so
+    that steps reached close in time lie close in memory, with the edges :func:`fold_certain_parents` leaves.
+    Each step keeps its children and parents in the graph's order, so samples run exactly as on the whole graph.
+    ``old[i]`` is the graph's id of kernel node ``i``; ``new[v]`` the kernel id of graph node ``v`` (-1: left
+    out)."""
+
+    child_ptr: np.ndarray
+    child_idx: np.ndarray
+    n_parents: np.ndarray  # AND in-degree along child_idx
+    parent_ptr: np.ndarray  # every parent in the graph (backtracking reads them all)
+    parent_idx: np.ndarray
+    is_and: np.ndarray
+    fixed: np.ndarray
+    slot: np.ndarray
+    old: np.ndarray
+    new: np.ndarray
+
+
+def kernel_graph(
+    graph: AttackGraph, slot: np.ndarray, off_defenses: np.ndarray, out_nodes: np.ndarray, sources: np.ndarray
+) -> KernelGraph:
+    """The :class:`KernelGraph` of a simulation of ``out_nodes`` from ``sources`` (entries, defenses, E/!E steps;
+    graph ids, in the order the kernel pushes them)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order
+
     n = graph.n_nodes
     src = np.repeat(np.arange(n, dtype=np.int64), np.diff(graph.child_ptr))
     dst = graph.child_idx.astype(np.int64)
-    if len(out_nodes) < n and len(dst):
-        from scipy.sparse import csr_matrix
-        from scipy.sparse.csgraph import breadth_first_order
-
-        # Ancestors of the out nodes: a search over reversed edges from one extra node linked to all of them.
-        rows = np.concatenate([dst, np.full(len(out_nodes), n)])
-        cols = np.concatenate([src, out_nodes])
-        reverse = csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n + 1, n + 1))
-        order = breadth_first_order(reverse, n, directed=True, return_predecessors=False)
-        relevant = np.zeros(n + 1, dtype=bool)
-        relevant[order] = True
-        keep = relevant[dst]
-        src, dst = src[keep], dst[keep]
-    return fold_certain_parents(graph, slot, off_defenses, n_parents, src, dst)
+    # Ancestors of the out nodes: a search over reversed edges from one extra node linked to all of them.
+    rows = np.concatenate([dst, np.full(len(out_nodes), n)])
+    cols = np.concatenate([src, out_nodes])
+    reverse = csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n + 1, n + 1))
+    relevant = np.zeros(n + 1, dtype=bool)
+    relevant[breadth_first_order(reverse, n, directed=True, return_predecessors=False)] = True
+    ancestor = relevant[:n]
+    keep = ancestor[dst]  # and so its parent, an ancestor too
+    # Sources stay, whether they lead anywhere or not: the kernel pushes them in the same order as on the whole
+    # graph, so it takes steps of equal times in the same order too, and paths credit the same parents.
+    relevant = ancestor.copy()
+    relevant[sources] = True
+    n_parents = np.diff(graph.parent_ptr).astype(np.int32)
+    child_ptr, child_idx, n_parents = fold_certain_parents(graph, slot, off_defenses, n_parents, src[keep], dst[keep])
+    # Breadth-first from the sources (one extra node linked to all of them), then the steps no source reaches.
+    src = np.repeat(np.arange(n, dtype=np.int64), np.diff(child_ptr))
+    starts = sources[relevant[sources]]
+    rows = np.concatenate([src, np.full(len(starts), n)])
+    cols = np.concatenate([child_idx, starts])
+    forward = csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n + 1, n + 1))
+    reached = breadth_first_order(forward, n, directed=True, return_predecessors=False)[1:]
+    placed = np.zeros(n, dtype=bool)
+    placed[reached] = True
+    old = np.concatenate([reached, np.flatnonzero(relevant & ~placed)])
+    new = np.full(n, -1, dtype=np.int64)
+    new[old] = np.arange(len(old))
+    # Children in the graph's order within each step: a stable sort of the kept edges by their parent's new id.
+    order = np.argsort(new[src], kind="stable")
+    k_child_ptr = np.zeros(len(old) + 1, dtype=np.int64)
+    np.cumsum(np.diff(child_ptr)[old], out=k_child_ptr[1:])
+    k_child_idx = new[child_idx[order]].astype(np.int32)
+    counts = np.where(ancestor[old], np.diff(graph.parent_ptr)[old], 0)  # a source off every path needs none
+    k_parent_ptr = np.zeros(len(old) + 1, dtype=np.int64)
+    np.cumsum(counts, out=k_parent_ptr[1:])
+    gather = np.repeat(graph.parent_ptr[old] - k_parent_ptr[:-1], counts) + np.arange(k_parent_ptr[-1])
+    k_parent_idx = new[graph.parent_idx[gather]].astype(np.int32)
+    return KernelGraph(
+        k_child_ptr, k_child_idx, n_parents[old], k_parent_ptr, k_parent_idx, graph.kind[old] == 1,
+        graph.kind[old] >= 2, slot[old], old, new,
+    )  # fmt: skip
 
 
 def fold_certain_parents(
@@ -498,7 +371,7 @@ def fold_certain_parents(
     src: np.ndarray,
     dst: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Child lists (from the edges ``src`` → ``dst``) and AND in-degrees without the edges from steps every sample
+    """Child lists (from the edges ``src`` → ``dst``, grouped by ``src`` in increasing order) and AND in-degrees without the edges from steps every sample
     reaches at time 0 into AND steps that have other parents: such a parent never decides the AND step's time
     (max(0, t) = t).
 
