@@ -171,3 +171,45 @@ def test_demo_builds_the_knowledge_base_when_asked_and_then_uses_it(tmp_path):
     data = json.loads(result.stdout)
     assert (tmp_path / "kb.sqlite").is_file()
     assert data["knowledge_base"] == {"path": str(tmp_path / "kb.sqlite"), "attack_version": "15.1"}
+
+
+def test_paths_are_told_and_grouped_as_one_sample_at_a_time_would(spec):
+    """technique_paths, attack_paths and causal_orders work on all paths at once; here against their definitions,
+    one sample at a time: the causal order of each path, the tellings counted with a Counter (ties: first met)."""
+    from collections import Counter
+
+    from breachpath.analysis import _path, causal_orders, defense_led, in_causal_order, technique_of
+    from breachpath.demo import technique_paths
+
+    scenario = read_scenario(example_path("small-office"))
+    graph = build_graph(spec, scenario.model)
+    targets = [graph.find(t) for t in scenario.targets]
+    sim = simulate(graph, [graph.find(e) for e in scenario.entry_points], targets, samples=400, seed=9, path_targets=2)
+    gate = defense_led(graph)
+    for j in range(2):
+        successful = np.flatnonzero(np.isfinite(sim.times[:, j]))
+        paths = [tuple(v for v in _path(sim, int(s), j) if not gate[v]) for s in successful]
+        offsets = np.cumsum([0] + [len(p) for p in paths])
+        batch = causal_orders(graph, np.concatenate([np.array(p, dtype=np.int64) for p in paths]), offsets)
+        assert [batch[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)] == [
+            in_causal_order(graph, p) for p in paths
+        ]
+        counts: Counter[tuple] = Counter()
+        for path in paths:
+            told: list[tuple] = []
+            for node in in_causal_order(graph, path):
+                attack_id = technique_of(graph, node)
+                item = (attack_id, attack_id, str(graph.asset_names[graph.asset[node]]))
+                if attack_id and item not in told:
+                    told.append(item)
+            counts[tuple(told)] += 1
+        result = technique_paths(graph, sim, j, {}, top=10)
+        assert result["distinct"] == len(counts) > 1
+        assert [
+            (tuple((t["id"], t["name"], t["asset"]) for t in row["techniques"]), row["samples"])
+            for row in result["top"]
+        ] == counts.most_common(10)
+        steps: Counter[frozenset] = Counter(frozenset(_path(sim, int(s), j)) for s in successful)
+        grouped = attack_paths(graph, sim, j, top=5)
+        assert grouped["distinct_paths"] == len(steps)
+        assert [row["samples"] for row in grouped["top"]] == [n for _, n in steps.most_common(5)]

@@ -489,3 +489,31 @@ def test_whatif_reruns_only_the_samples_a_defense_can_change_and_gets_what_a_ful
             assert row["targets"][name]["p_after"] == float(np.isfinite(after).mean())
             expected = float(np.median(finite)) if len(finite) else None
             assert row["targets"][name]["median_after"] == expected
+
+
+def test_kept_draws_give_what_drawing_again_gives_with_any_defense_probabilities():
+    """whatif's runs keep their baseline's draws (Draws): a run that takes them equals one that draws anew, also
+    after a defense's probability changed, and another seed draws anew."""
+    from breachpath.demo import example_path
+    from breachpath.graph import scenario_graph
+    from breachpath.lang import compile_file
+    from breachpath.scenario import read_scenario
+    from breachpath.sim import Draws
+
+    scenario = read_scenario(example_path("dmz-company"))
+    graph, entries, targets, _ = scenario_graph(compile_file(scenario.lang), scenario)
+    draws = Draws()
+    first = simulate(graph, entries, targets, samples=600, seed=4, draws=draws)
+    assert len(draws.blocks) == 3 and draws.seed == 4
+    assert np.array_equal(simulate(graph, entries, targets, samples=600, seed=4, draws=draws).times, first.times)
+    defense = int(np.flatnonzero(graph.kind == DEFENSE)[0])
+    original = graph.defense_p[defense]
+    graph.defense_p[defense] = 0.5
+    try:
+        kept = simulate(graph, entries, targets, samples=600, seed=4, draws=draws)
+        fresh = simulate(graph, entries, targets, samples=600, seed=4)
+    finally:
+        graph.defense_p[defense] = original
+    assert np.array_equal(kept.times, fresh.times)
+    other = simulate(graph, entries, targets, samples=600, seed=5, draws=draws)
+    assert draws.seed == 5 and np.array_equal(other.times, simulate(graph, entries, targets, samples=600, seed=5).times)

@@ -538,126 +538,147 @@ static PyObject *run_block(PyObject *self, PyObject *args) {
 
 /* -- causal_order ------------------------------------------------------------------------------------------- */
 
-/* The steps of a path so that each comes after the parents it used: Kahn's topological sort over the graph's
+/* The steps of each path so that each comes after the parents it used: Kahn's topological sort over the graph's
    edges within the path, an AND step after all its parents there, an OR step after one, ties in recorded order.
-   Writes ``out`` (as long as ``path``) and returns None. */
+   ``path`` holds the paths back to back, path i at offsets[i]:offsets[i + 1]; ``out`` (as long) gets each one
+   reordered in place of it. Returns None. */
 static PyObject *causal_order(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *obj[5];
-    if (!PyArg_UnpackTuple(args, "causal_order", 5, 5, &obj[0], &obj[1], &obj[2], &obj[3], &obj[4])) {
+    PyObject *obj[6];
+    if (!PyArg_UnpackTuple(args, "causal_order", 6, 6, &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5])) {
         return NULL;
     }
-    static const char *const names[5] = {"path", "child_ptr", "child_idx", "is_and", "out"};
-    static const char kinds[5] = {'i', 'i', 'i', '?', 'i'};
-    static const Py_ssize_t sizes[5] = {8, 8, 4, 1, 8};
-    Buf buf[5];
+    static const char *const names[6] = {"path", "offsets", "child_ptr", "child_idx", "is_and", "out"};
+    static const char kinds[6] = {'i', 'i', 'i', 'i', '?', 'i'};
+    static const Py_ssize_t sizes[6] = {8, 8, 8, 4, 1, 8};
+    Buf buf[6];
     memset(buf, 0, sizeof(buf));
-    for (int i = 0; i < 5; i++) {
-        if (get_buffer(obj[i], &buf[i], names[i], kinds[i], sizes[i], 1, i == 4) < 0) {
-            release(buf, 5);
+    for (int i = 0; i < 6; i++) {
+        if (get_buffer(obj[i], &buf[i], names[i], kinds[i], sizes[i], 1, i == 5) < 0) {
+            release(buf, 6);
             return NULL;
         }
     }
-    const int64_t *path = buf[0].view.buf, *child_ptr = buf[1].view.buf;
-    const int32_t *child_idx = buf[2].view.buf;
-    const uint8_t *is_and = buf[3].view.buf;
-    int64_t *out = buf[4].view.buf;
-    const int64_t m = buf[0].view.shape[0], n = buf[3].view.shape[0];
-    if (!check(buf[4].view.shape[0] == m && buf[1].view.shape[0] == n + 1, "causal_order: shapes")) {
-        release(buf, 5);
+    const int64_t *all = buf[0].view.buf, *offsets = buf[1].view.buf, *child_ptr = buf[2].view.buf;
+    const int32_t *child_idx = buf[3].view.buf;
+    const uint8_t *is_and = buf[4].view.buf;
+    int64_t *out_all = buf[5].view.buf;
+    const int64_t total = buf[0].view.shape[0], n_paths = buf[1].view.shape[0] - 1, n = buf[4].view.shape[0];
+    int ok = buf[5].view.shape[0] == total && buf[2].view.shape[0] == n + 1 && n_paths >= 0 && offsets[0] == 0 &&
+             offsets[n_paths] == total && child_ptr[n] == buf[3].view.shape[0];
+    for (int64_t i = 0; ok && i < n_paths; i++) {
+        ok = offsets[i] <= offsets[i + 1];
+    }
+    for (int64_t i = 0; ok && i < total; i++) {
+        ok = all[i] >= 0 && all[i] < n;
+    }
+    for (int64_t e = 0; ok && e < buf[3].view.shape[0]; e++) {
+        ok = child_idx[e] >= 0 && child_idx[e] < n;
+    }
+    if (!check(ok, "causal_order: shapes or a step outside the graph")) {
+        release(buf, 6);
         return NULL;
     }
-    for (int64_t i = 0; i < m; i++) {
-        if (path[i] < 0 || path[i] >= n) {
-            release(buf, 5);
-            PyErr_SetString(PyExc_ValueError, "causal_order: a step outside the graph");
-            return NULL;
-        }
+    int64_t longest = 0;
+    for (int64_t i = 0; i < n_paths; i++) {
+        longest = offsets[i + 1] - offsets[i] > longest ? offsets[i + 1] - offsets[i] : longest;
     }
     int64_t *position = malloc(sizeof(int64_t) * (size_t)(n + 1));
-    int64_t *indegree = calloc((size_t)m + 1, sizeof(int64_t));
-    int64_t *heap = malloc(sizeof(int64_t) * (size_t)(m + 1));
-    uint8_t *placed = calloc((size_t)m + 1, 1);
+    int64_t *indegree = malloc(sizeof(int64_t) * (size_t)(longest + 1));
+    int64_t *heap = malloc(sizeof(int64_t) * (size_t)(longest + 1));
+    uint8_t *placed = malloc((size_t)longest + 1);
     if (!position || !indegree || !heap || !placed) {
         free(position), free(indegree), free(heap), free(placed);
-        release(buf, 5);
+        release(buf, 6);
         return PyErr_NoMemory();
     }
+    Py_BEGIN_ALLOW_THREADS;
     for (int64_t i = 0; i < n; i++) {
         position[i] = -1;
     }
-    for (int64_t i = 0; i < m; i++) {
-        position[path[i]] = i;
-    }
-    for (int64_t i = 0; i < m; i++) {
-        int64_t v = path[i];
-        for (int64_t e = child_ptr[v]; e < child_ptr[v + 1]; e++) {
-            int64_t j = position[child_idx[e]];
-            if (j >= 0 && j != i) {
-                indegree[j]++;
-            }
+    for (int64_t p = 0; p < n_paths; p++) {
+        const int64_t *path = all + offsets[p];
+        int64_t *out = out_all + offsets[p];
+        const int64_t m = offsets[p + 1] - offsets[p];
+        for (int64_t i = 0; i < m; i++) {
+            position[path[i]] = i;
+            indegree[i] = 0;
+            placed[i] = 0;
         }
-    }
-    int64_t size = 0, k = 0;
-    for (int64_t i = 0; i < m; i++) {
-        if (!is_and[path[i]] && indegree[i] > 1) {
-            indegree[i] = 1; /* an OR step needs one of its parents before it (the one that gave its time) */
-        }
-        if (indegree[i] == 0) {
-            heap[size++] = i; /* pushed in increasing order: already a heap */
-        }
-    }
-    while (size > 0) {
-        int64_t i = heap[0];
-        heap[0] = heap[--size];
-        int64_t c = 0;
-        for (;;) { /* sift down */
-            int64_t left = 2 * c + 1;
-            if (left >= size) {
-                break;
-            }
-            int64_t small = left;
-            if (left + 1 < size && heap[left + 1] < heap[left]) {
-                small = left + 1;
-            }
-            if (heap[c] <= heap[small]) {
-                break;
-            }
-            int64_t swap = heap[c];
-            heap[c] = heap[small];
-            heap[small] = swap;
-            c = small;
-        }
-        out[k++] = path[i];
-        placed[i] = 1;
-        int64_t v = path[i];
-        for (int64_t e = child_ptr[v]; e < child_ptr[v + 1]; e++) {
-            int64_t j = position[child_idx[e]];
-            if (j >= 0 && j != i && --indegree[j] == 0) {
-                c = size; /* sift up */
-                heap[size++] = j;
-                while (c > 0 && heap[(c - 1) / 2] > heap[c]) {
-                    int64_t parent = (c - 1) / 2, swap = heap[c];
-                    heap[c] = heap[parent];
-                    heap[parent] = swap;
-                    c = parent;
+        for (int64_t i = 0; i < m; i++) {
+            int64_t v = path[i];
+            for (int64_t e = child_ptr[v]; e < child_ptr[v + 1]; e++) {
+                int64_t j = position[child_idx[e]];
+                if (j >= 0 && j != i) {
+                    indegree[j]++;
                 }
             }
         }
-    }
-    for (int64_t i = 0; i < m; i++) { /* every recorded step is reached through the path; kept just in case */
-        if (!placed[i]) {
+        int64_t size = 0, k = 0;
+        for (int64_t i = 0; i < m; i++) {
+            if (!is_and[path[i]] && indegree[i] > 1) {
+                indegree[i] = 1; /* an OR step needs one of its parents before it (the one that gave its time) */
+            }
+            if (indegree[i] == 0) {
+                heap[size++] = i; /* pushed in increasing order: already a heap */
+            }
+        }
+        while (size > 0) {
+            int64_t i = heap[0];
+            heap[0] = heap[--size];
+            int64_t c = 0;
+            for (;;) { /* sift down */
+                int64_t left = 2 * c + 1;
+                if (left >= size) {
+                    break;
+                }
+                int64_t small = left;
+                if (left + 1 < size && heap[left + 1] < heap[left]) {
+                    small = left + 1;
+                }
+                if (heap[c] <= heap[small]) {
+                    break;
+                }
+                int64_t swap = heap[c];
+                heap[c] = heap[small];
+                heap[small] = swap;
+                c = small;
+            }
             out[k++] = path[i];
+            placed[i] = 1;
+            int64_t v = path[i];
+            for (int64_t e = child_ptr[v]; e < child_ptr[v + 1]; e++) {
+                int64_t j = position[child_idx[e]];
+                if (j >= 0 && j != i && --indegree[j] == 0) {
+                    c = size; /* sift up */
+                    heap[size++] = j;
+                    while (c > 0 && heap[(c - 1) / 2] > heap[c]) {
+                        int64_t parent = (c - 1) / 2, swap = heap[c];
+                        heap[c] = heap[parent];
+                        heap[parent] = swap;
+                        c = parent;
+                    }
+                }
+            }
+        }
+        for (int64_t i = 0; i < m; i++) { /* every recorded step is reached through the path; kept just in case */
+            if (!placed[i]) {
+                out[k++] = path[i];
+            }
+        }
+        for (int64_t i = 0; i < m; i++) {
+            position[path[i]] = -1;
         }
     }
+    Py_END_ALLOW_THREADS;
     free(position), free(indegree), free(heap), free(placed);
-    release(buf, 5);
+    release(buf, 6);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"run_block", run_block, METH_VARARGS, "Run a block of samples (see breachpath.sim.run_block)."},
-    {"causal_order", causal_order, METH_VARARGS, "A path in causal order (see breachpath.analysis.in_causal_order)."},
+    {"causal_order", causal_order, METH_VARARGS, "Paths in causal order (see breachpath.analysis.causal_orders)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -8,7 +8,6 @@ frequencies say how the attacker gets there; the step that most paths share, ear
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -77,9 +76,18 @@ def in_causal_order(graph: AttackGraph, path: tuple[int, ...]) -> list[int]:
     if not path:
         return []
     nodes = np.fromiter(path, dtype=np.int64, count=len(path))
+    return causal_orders(graph, nodes, np.array([0, len(nodes)])).tolist()
+
+
+def causal_orders(graph: AttackGraph, nodes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """:func:`in_causal_order` of many paths at once (compiled; no per-path Python): path ``i`` is
+    ``nodes[offsets[i]:offsets[i + 1]]``, and is reordered in the same place of the array returned."""
+    nodes = np.ascontiguousarray(nodes, dtype=np.int64)
     out = np.empty_like(nodes)
-    _kernel.causal_order(nodes, graph.child_ptr, graph.child_idx, graph.kind == 1, out)
-    return out.tolist()
+    _kernel.causal_order(
+        nodes, np.ascontiguousarray(offsets, dtype=np.int64), graph.child_ptr, graph.child_idx, graph.kind == 1, out
+    )
+    return out
 
 
 def technique_of(graph: AttackGraph, node: int) -> str | None:
@@ -119,21 +127,16 @@ def attack_paths(graph: AttackGraph, sim: Simulation, target: int = 0, top: int 
         raise ValueError("run simulate(..., path_targets=k) to record paths")
     times = sim.times[:, target]
     successful = np.flatnonzero(np.isfinite(times))
-    counts: Counter[frozenset[int]] = Counter()
-    example: dict[frozenset[int], tuple[int, ...]] = {}
-    for s in successful:
-        path = _path(sim, int(s), target)
-        key = frozenset(path)
-        counts[key] += 1
-        example.setdefault(key, path)
-    result = {"target": sim.names[target], "successful_samples": int(len(successful)), "distinct_paths": len(counts)}
+    first, counts = same_step_paths(sim, successful, target)
+    result = {"target": sim.names[target], "successful_samples": int(len(successful)), "distinct_paths": len(first)}
+    ranked = np.lexsort((first, -counts))[:top]  # most frequent first; ties: the one met first
     result["top"] = [
         {
-            "frequency": n / max(1, len(successful)),
-            "samples": n,
-            "steps": [_step_view(graph, v) for v in in_causal_order(graph, example[key])],
+            "frequency": int(counts[g]) / max(1, len(successful)),
+            "samples": int(counts[g]),
+            "steps": [_step_view(graph, v) for v in in_causal_order(graph, _path(sim, int(first[g]), target))],
         }
-        for key, n in counts.most_common(top)
+        for g in ranked
     ]
     if len(successful):
         order = successful[np.argsort(times[successful], kind="stable")]
@@ -195,6 +198,31 @@ def _defenses_on_paths(graph: AttackGraph, sim: Simulation, targets: int) -> lis
         return []
     found, first, counts = np.unique(order, return_index=True, return_counts=True)
     return found[np.lexsort((first, -counts))].tolist()
+
+
+def same_step_paths(
+    sim: Simulation, samples: np.ndarray, target: int, leave_out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group ``samples`` whose recorded paths to ``target`` hold the same set of steps (not counting the steps
+    ``leave_out`` marks), without a per-sample loop: each group's first sample and its number of samples, groups
+    in the order of their first samples. Each path's steps are sorted and padded into one row of a matrix, and
+    equal rows are found by :func:`numpy.unique`."""
+    if not len(samples):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    nodes, _ = _path_positions(sim, samples, target)
+    rows = np.repeat(np.arange(len(samples)), np.diff(sim.path_offsets)[samples * sim.path_targets + target])
+    if leave_out is not None:
+        kept = ~leave_out[nodes]
+        nodes, rows = nodes[kept], rows[kept]
+    order = np.lexsort((nodes, rows))
+    nodes, rows = nodes[order], rows[order]
+    lengths = np.bincount(rows, minlength=len(samples))
+    column = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    table = np.full((len(samples), int(lengths.max(initial=0)) + 1), -1, dtype=np.int64)
+    table[rows, column] = nodes
+    _, first, counts = np.unique(table, axis=0, return_index=True, return_counts=True)
+    by_first = np.argsort(first)
+    return samples[first[by_first]], counts[by_first]
 
 
 def _samples_through(sim: Simulation, defenses: list[int]) -> dict[int, np.ndarray]:
@@ -352,7 +380,7 @@ def whatif(
     """
     from breachpath.graph import not_a_defense
     from breachpath.scenario import check_samples, check_seed, check_workers
-    from breachpath.sim import simulate, wilson
+    from breachpath.sim import Draws, simulate, wilson
 
     check_samples(samples)
     check_seed(seed)
@@ -373,9 +401,13 @@ def whatif(
         # A run of only the samples that can change (``size`` of them) still counts as one run of ``samples``.
         return lambda done, _total: progress(index * samples + done * samples // max(1, size), runs[0] * samples)
 
+    if seed is None:  # common random numbers need one seed for every run: a fresh one, reported with the results
+        seed = int(np.random.default_rng().integers(2**63))
+    # Every run draws the baseline's numbers: drawn once, kept for the others.
+    draws = Draws()
     base = simulate(
         graph, entries, targets, samples=samples, seed=seed, workers=workers, path_targets=len(targets),
-        progress=run_progress(0),
+        progress=run_progress(0), draws=draws,
     )  # fmt: skip
     if defenses is None:
         ranked = _defenses_on_paths(graph, base, len(targets))
@@ -383,7 +415,7 @@ def whatif(
         defenses = [node for node in ranked if node not in idle][:limit]
     runs[0] = 1 + len(defenses)
     affected = _samples_through(base, defenses)
-    picks = _BootstrapPicks(0 if seed is None else seed, bootstrap, samples)
+    picks = _BootstrapPicks(seed, bootstrap, samples)
     boot_before: dict[int, np.ndarray] = {}
     results = []
     for index, node in enumerate(defenses, start=1):
@@ -394,7 +426,7 @@ def whatif(
         try:
             run = simulate(
                 graph, entries, targets, samples=samples, seed=seed, workers=workers, rows=rows,
-                progress=run_progress(index, len(rows)),
+                progress=run_progress(index, len(rows)), draws=draws,
             )  # fmt: skip
         finally:
             graph.defense_p[node] = original

@@ -7,13 +7,12 @@ and the defenses that cut risk most (what-if, common random numbers).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from breachpath.analysis import _path, defense_led, in_causal_order, technique_of, whatif
+from breachpath.analysis import _path_positions, causal_orders, defense_led, technique_of, whatif
 from breachpath.errors import InputError
 from breachpath.graph import AttackGraph, scenario_graph, unreachable_warnings
 from breachpath.lang.compiler import compile_file
@@ -70,46 +69,59 @@ def technique_names(spec: LanguageSpec, kb=None) -> dict[str, str]:
 
 def technique_paths(graph: AttackGraph, sim: Simulation, target: int, names: dict[str, str], top: int = 3) -> dict:
     """Each successful sample's attack path told as its ATT&CK-tagged steps, in causal order, as (technique,
-    asset) pairs; identical tellings grouped and ranked by frequency.
+    asset) pairs; identical tellings grouped and ranked by frequency (ties: the one met first).
 
     Steps without a technique (the language's glue: "logged in", "defense bypassed") are left out, so paths that
-    differ only in glue count as one.
+    differ only in glue count as one. All paths are ordered in one compiled call and told with array operations.
     """
     times = sim.times[:, target]
     successful = np.flatnonzero(np.isfinite(times))
-    counts: Counter[tuple] = Counter()
-    technique: dict[int, str | None] = {}
-    telling: dict[frozenset[int], tuple] = {}  # samples often record the same steps: tell them once
     # Steps a defense leads to (a gate's "bypassed" step) tell nothing and model no technique: left out before
-    # ordering, so that paths differing only in them are told once.
+    # ordering, so that paths differing only in them are told alike.
     gate = defense_led(graph)
-    for s in successful:
-        path = tuple(v for v in _path(sim, int(s), target) if not gate[v])
-        key = frozenset(path)
-        if key not in telling:
-            told = []
-            for node in in_causal_order(graph, path):
-                if node not in technique:
-                    technique[node] = technique_of(graph, node)
-                attack_id = technique[node]
-                if attack_id:
-                    item = (attack_id, names.get(attack_id, attack_id), str(graph.asset_names[graph.asset[node]]))
-                    if item not in told:
-                        told.append(item)
-            telling[key] = tuple(told)
-        counts[telling[key]] += 1
+    nodes, _ = _path_positions(sim, successful, target, entry_first=True)
+    row = np.repeat(np.arange(len(successful)), np.diff(sim.path_offsets)[successful * sim.path_targets + target])
+    kept = ~gate[nodes]
+    nodes, row = nodes[kept], row[kept]
+    offsets = np.zeros(len(successful) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=len(successful)), out=offsets[1:])
+    ordered = causal_orders(graph, nodes, offsets)  # each path reordered in place: ``row`` still holds
+    # Each step's (technique, asset) as a small number (-1: the step models no technique).
+    steps, step_index = np.unique(ordered, return_inverse=True)
+    items: dict[tuple[str, str, str], int] = {}
+    item_of_step = np.full(len(steps), -1, dtype=np.int64)
+    for k, node in enumerate(steps.tolist()):
+        attack_id = technique_of(graph, node)
+        if attack_id:
+            item = (attack_id, names.get(attack_id, attack_id), str(graph.asset_names[graph.asset[node]]))
+            item_of_step[k] = items.setdefault(item, len(items))
+    item = item_of_step[step_index]
+    tagged = item >= 0
+    row, item = row[tagged], item[tagged]
+    # A telling lists each item once, where its path first meets it; equal tellings are equal rows of a table.
+    _, first = np.unique(row * max(1, len(items)) + item, return_index=True)
+    first.sort()
+    row, item = row[first], item[first]
+    lengths = np.bincount(row, minlength=len(successful))
+    table = np.full((len(successful), int(lengths.max(initial=0)) + 1), -1, dtype=np.int64)
+    table[row, np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = item
+    tellings, met, counts = np.unique(table, axis=0, return_index=True, return_counts=True)
+    listed = list(items)
+    counts_told = [
+        (tuple(listed[i] for i in tellings[g] if i >= 0), int(counts[g])) for g in np.lexsort((met, -counts))[:top]
+    ]
     n = max(1, len(successful))
     return {
         "target": sim.names[target],
         "successful_samples": int(len(successful)),
-        "distinct": len(counts),
+        "distinct": len(tellings) if len(successful) else 0,
         "top": [
             {
                 "frequency": k / n,
                 "samples": k,
                 "techniques": [{"id": i, "name": name, "asset": asset} for i, name, asset in told],
             }
-            for told, k in counts.most_common(top)
+            for told, k in counts_told
         ],
     }
 

@@ -23,7 +23,7 @@ import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -160,6 +160,19 @@ def _allocate(shape: tuple[int, int], dtype: type, what: str) -> np.ndarray:
         ) from None
 
 
+@dataclass
+class Draws:
+    """Each block's random draws (local TTCs, and the uniforms that decide the defenses), kept for later runs of the
+    same graph and seed: what-if runs use their baseline's seed, so they draw the very same numbers again. Blocks are
+    kept while they fit in ``max_bytes``; the defenses' probabilities are applied at each run, so a run may change
+    them. Pass the same object to each :func:`simulate` call of one graph (its TTCs unchanged) and seed."""
+
+    max_bytes: int = 4 * BLOCK_BYTES
+    seed: int | None = None
+    blocks: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    kept: int = 0
+
+
 def simulate(
     graph: AttackGraph,
     entries: list[int],
@@ -172,6 +185,7 @@ def simulate(
     path_targets: int = 0,
     max_path: int = 4096,
     rows: np.ndarray | None = None,
+    draws: Draws | None = None,
 ) -> Simulation:
     """Run ``samples`` samples; return the compromise times of ``out_nodes`` (targets, or every step).
 
@@ -180,7 +194,8 @@ def simulate(
 
     With ``rows`` (increasing sample indices below ``samples``), only those samples are run, each exactly as a full
     run would (the same draws): the result holds them in that order (``samples`` is then their number). Blocks
-    without any are not even drawn."""
+    without any are not even drawn. With ``draws``, blocks drawn by an earlier call are taken from it (see
+    :class:`Draws`)."""
     check_samples(samples)
     check_seed(seed)
     check_workers(workers, "workers")
@@ -216,14 +231,22 @@ def simulate(
     path_parts: list[np.ndarray] = []  # per block: the recorded steps of its paths, back to back
     sequence = np.random.SeedSequence(seed)
     seeds = sequence.spawn(first_block + n_blocks)[first_block:]
+    if draws is not None and (draws.seed != seed or draws.seed is None):
+        draws.seed, draws.blocks, draws.kept = seed, {}, 0  # another seed (or none: fresh entropy) draws anew
 
     def run(b: int, pool: ThreadPoolExecutor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw block ``b`` and run it: its rows split among the pool's threads, or on this thread alone."""
-        rng = np.random.default_rng(seeds[b])
         size = min(block, samples - b * block)
-        # Draw a whole block even when fewer samples are needed: the stream must not depend on `samples`.
-        local = _local_ttcs(graph, slot, block, rng)[:size]
-        enabled = (rng.random((block, len(defense_nodes))) < defense_p)[:size]
+        kept = draws.blocks.get(first_block + b) if draws is not None else None
+        if kept is None:
+            rng = np.random.default_rng(seeds[b])
+            # Draw a whole block even when fewer samples are needed: the stream must not depend on `samples`.
+            kept = (_local_ttcs(graph, slot, block, rng), rng.random((block, len(defense_nodes))))
+            if draws is not None and draws.kept + kept[0].nbytes + kept[1].nbytes <= draws.max_bytes:
+                draws.blocks[first_block + b] = kept
+                draws.kept += kept[0].nbytes + kept[1].nbytes
+        local = kept[0][:size]
+        enabled = (kept[1] < defense_p)[:size]
         if rows is not None:
             chosen = rows[starts[b] : starts[b + 1]] - b * block
             local, enabled, size = local[chosen], enabled[chosen], len(chosen)
@@ -315,19 +338,11 @@ def kernel_graph(
 ) -> KernelGraph:
     """The :class:`KernelGraph` of a simulation of ``out_nodes`` from ``sources`` (entries, defenses, E/!E steps;
     graph ids, in the order the kernel pushes them)."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order
-
     n = graph.n_nodes
+    ancestor = np.zeros(n, dtype=bool)
+    ancestor[breadth_first(graph.parent_ptr, graph.parent_idx, out_nodes)] = True
     src = np.repeat(np.arange(n, dtype=np.int64), np.diff(graph.child_ptr))
     dst = graph.child_idx.astype(np.int64)
-    # Ancestors of the out nodes: a search over reversed edges from one extra node linked to all of them.
-    rows = np.concatenate([dst, np.full(len(out_nodes), n)])
-    cols = np.concatenate([src, out_nodes])
-    reverse = csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n + 1, n + 1))
-    relevant = np.zeros(n + 1, dtype=bool)
-    relevant[breadth_first_order(reverse, n, directed=True, return_predecessors=False)] = True
-    ancestor = relevant[:n]
     keep = ancestor[dst]  # and so its parent, an ancestor too
     # Sources stay, whether they lead anywhere or not: the kernel pushes them in the same order as on the whole
     # graph, so it takes steps of equal times in the same order too, and paths credit the same parents.
@@ -335,13 +350,9 @@ def kernel_graph(
     relevant[sources] = True
     n_parents = np.diff(graph.parent_ptr).astype(np.int32)
     child_ptr, child_idx, n_parents = fold_certain_parents(graph, slot, off_defenses, n_parents, src[keep], dst[keep])
-    # Breadth-first from the sources (one extra node linked to all of them), then the steps no source reaches.
+    # Breadth-first from the sources, then the steps no source reaches.
     src = np.repeat(np.arange(n, dtype=np.int64), np.diff(child_ptr))
-    starts = sources[relevant[sources]]
-    rows = np.concatenate([src, np.full(len(starts), n)])
-    cols = np.concatenate([child_idx, starts])
-    forward = csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n + 1, n + 1))
-    reached = breadth_first_order(forward, n, directed=True, return_predecessors=False)[1:]
+    reached = breadth_first(child_ptr, child_idx, sources[relevant[sources]])
     placed = np.zeros(n, dtype=bool)
     placed[reached] = True
     old = np.concatenate([reached, np.flatnonzero(relevant & ~placed)])
@@ -361,6 +372,25 @@ def kernel_graph(
         k_child_ptr, k_child_idx, n_parents[old], k_parent_ptr, k_parent_idx, graph.kind[old] == 1,
         graph.kind[old] >= 2, slot[old], old, new,
     )  # fmt: skip
+
+
+def breadth_first(ptr: np.ndarray, idx: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The nodes reachable from ``starts`` along the CSR edges ``ptr``/``idx``, in breadth-first order (Moore,
+    "The shortest path through a maze", 1959): one vectorised step per level, each level's nodes in the order
+    a queue would meet them."""
+    seen = np.zeros(len(ptr) - 1, dtype=bool)
+    level = np.asarray(starts, dtype=np.int64)
+    levels = []
+    while len(level):
+        _, first = np.unique(level, return_index=True)
+        level = level[np.sort(first)]  # each node once, where it was first met
+        level = level[~seen[level]]
+        seen[level] = True
+        levels.append(level)
+        counts = ptr[level + 1] - ptr[level]
+        gather = np.repeat(ptr[level] - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+        level = idx[gather].astype(np.int64)
+    return np.concatenate(levels) if levels else np.zeros(0, dtype=np.int64)
 
 
 def fold_certain_parents(
