@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +24,11 @@ from typing import BinaryIO
 import yaml
 
 from breachpath.errors import InputError
+
+try:  # rapidyaml: a C++ parser, the fast path for large documents (see _fast_yaml)
+    import ryml as _ryml
+except ImportError:  # pragma: no cover - a hard dependency, but the checked loader alone is still correct
+    _ryml = None
 
 #: Documents nest far less than this (a model: assets → asset → associated_assets → field → targets).
 MAX_DEPTH = 64
@@ -166,7 +173,19 @@ _SafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 def load_yaml(text: str, origin: str) -> object:
     """One YAML document, safely (no tags that run code) and within limits; errors name ``origin`` and the
-    line and column."""
+    line and column.
+
+    A plain document (no anchors, aliases, tags, merge keys, duplicate keys, tabs or control characters…) is read
+    by :func:`_fast_yaml`, about 100 times faster, to exactly what the checked loader returns; anything else, and
+    every error, is left to the checked PyYAML loader below."""
+    data = _fast_yaml(text)
+    if data is not _UNSURE:
+        return data
+    return _load_yaml_checked(text, origin)
+
+
+def _load_yaml_checked(text: str, origin: str) -> object:
+    """:func:`load_yaml` by PyYAML's pure-Python composer with every check (alias expansion, depth, keys)."""
     loader = None
     try:
         loader = _SafeLoader(text, origin)  # the reader refuses control characters here, before any parsing
@@ -186,6 +205,247 @@ def load_yaml(text: str, origin: str) -> object:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+# -- the fast path: rapidyaml's tree, typed by PyYAML's own YAML 1.1 resolver and constructors ---------------
+
+#: What _fast_yaml returns when the checked loader must decide (an error to report, or something it alone reads).
+_UNSURE = object()
+
+#: Characters the fast path never reads: line breaks and whitespace that PyYAML treats otherwise than rapidyaml
+#: (a tab, CR, NEL, LS, PS) and a byte-order mark; control characters (PyYAML's reader refuses them) and directives
+#: (``%YAML``) are looked for too.
+_NOT_FAST_CHARS = "\t\r\x85\u2028\u2029\ufeff"
+_DIRECTIVE = re.compile(r"^%", re.MULTILINE)
+#: Lines no longer than this hold no key that PyYAML finds too long (it allows 1024 characters).
+_MAX_LINE = 1000
+#: A document marker at the start of a line.
+_MARKER = re.compile(r"^[ ]*(?:---|\.\.\.)(?=[ \n]|\Z)", re.MULTILINE)
+#: ``?`` as the explicit key indicator (rapidyaml reads ``? k\n:v`` as k: v, PyYAML as two keys).
+_EXPLICIT_KEY = re.compile(r"(?:^|(?<=[ \[{,]))\?(?=[ \n]|\Z)", re.MULTILINE)
+#: A quoted scalar (its quote at a line's start, after a space or an indicator) not closed on its line, or followed
+#: on its line by anything but a comment, ``:``, ``,``, ``]`` or ``}``: rapidyaml takes ``- 'a' - b`` and a quoted
+#: key broken over lines in a block mapping, PyYAML refuses them.
+_ODD_QUOTED = re.compile(
+    r"""(?<![^ \n\-?:,\[{])(?:'(?:[^'\n]|'')*+(?:$|'(?!{ok}))|"(?:[^"\\\n]|\\.)*+(?:\\?$|"(?!{ok})))""".replace(
+        "{ok}", r"[ ]*$|[ ]+#|[ ]*:(?:[ ]|$)|[ ]*[,\]}]"
+    ),
+    re.MULTILINE,
+)
+#: Blank and comment lines only (what may stand before a leading ``---``).
+_PREAMBLE = re.compile(r"(?:[ ]*(?:#[^\n]*)?\n)*")
+#: ``|`` or ``>`` after a space or at a line's start whose header PyYAML would refuse (rapidyaml skips junk there).
+_BAD_BLOCK_HEADER = re.compile(
+    r"(?:^|(?<=[ ]))[|>](?!(?:[-+][1-9]?|[1-9][-+]?)?[ ]*(?:(?<=[ ])#[^\n]*)?(?:\n|\Z))", re.M
+)
+
+
+def _fast_text(text: str) -> bool:
+    """Whether the fast path may read ``text`` at all: no character that PyYAML reads otherwise than rapidyaml
+    or refuses, no directive, at most a leading ``---`` for a document marker, and block scalar headers that
+    PyYAML reads."""
+    if any(ch in text for ch in _NOT_FAST_CHARS) or ("%" in text and _DIRECTIVE.search(text)):
+        return False
+    if ("---" in text or "..." in text) and (markers := _MARKER.findall(text)):
+        first = _MARKER.search(text)
+        if (
+            len(markers) > 1
+            or markers[0] != "---"
+            or first.start() != first.end() - 3
+            or _PREAMBLE.fullmatch(text, 0, first.start()) is None
+        ):
+            return False
+    if ("'" in text or '"' in text) and _ODD_QUOTED.search(text):
+        return False
+    if "?" in text and _EXPLICIT_KEY.search(text):
+        return False
+    if ("|" in text or ">" in text) and _BAD_BLOCK_HEADER.search(text):
+        return False
+    if len(text) > _MAX_LINE and max(map(len, text.split("\n"))) > _MAX_LINE:
+        return False  # PyYAML refuses a key longer than 1024 characters; rapidyaml takes it
+    return yaml.reader.Reader.NON_PRINTABLE.search(text) is None
+
+
+#: Indicators a plain scalar cannot start with (YAML 1.1, as PyYAML's scanner reads it).
+_NOT_PLAIN_START = frozenset(",[]{}#&*!|>'\"%@`")
+#: What PyYAML reads otherwise in a plain scalar inside a flow collection (``[a?b]``: rapidyaml one scalar, PyYAML
+#: an error).
+_FLOW_UNSURE = re.compile(rb"[,?\[\]{}#]|:\Z|\A:")
+_STR = "tag:yaml.org,2002:str"
+#: The implicit tags the fast path types itself (merge keys ``<<`` and ``=`` are left to the checked loader).
+_SCALAR_TAGS = frozenset({_STR, *(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "timestamp"))})
+_RESOLVER = yaml.resolver.Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+def _plain(text: str) -> object:
+    """A plain scalar as PyYAML's SafeLoader types it (YAML 1.1: yes/no/on/off, 0x1F, 1:30, .inf, ~, dates…);
+    :data:`_UNSURE` for a tag it leaves to the checked loader, a value its constructor refuses, or a scalar that
+    PyYAML would not read as plain (rapidyaml takes ``@x``, a lone ``]``…)."""
+    if text and (
+        text[0] in _NOT_PLAIN_START
+        or (text[0] in "-?:" and text[1:2] in ("", " "))
+        or text[0] == " "
+        or text[-1] == " "
+    ):
+        return _UNSURE
+    tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+    if tag == _STR:
+        return text
+    if tag not in _SCALAR_TAGS:
+        return _UNSURE
+    try:
+        return _SafeLoader.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, text))
+    except Exception:  # e.g. "0x_": PyYAML's int() fails; the checked loader reports it as it always has
+        return _UNSURE
+
+
+class _Unsure(Exception):
+    """The fast path met something it leaves to the checked loader."""
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """rapidyaml prints a parse error on the C stderr before raising it; the checked loader reports it instead."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _fast_yaml(text: str) -> object:
+    """``text`` read by rapidyaml to exactly what :func:`_load_yaml_checked` returns, or :data:`_UNSURE` when
+    the text has anything that loader alone reads or refuses: an anchor, alias or tag, a merge key, a duplicate or
+    non-scalar key, a directive, several documents, nesting deeper than :data:`MAX_DEPTH`, a tab, a control
+    character, a parse error. Plain scalars are typed by PyYAML's resolver and constructors; quoted and block
+    scalars are strings."""
+    if _ryml is None or not _fast_text(text):
+        return _UNSURE
+    try:
+        with _quiet_stderr():
+            tree = _ryml.parse_in_arena(text.encode("utf-8"))
+    except Exception:  # any rapidyaml error: the checked loader says what is wrong, with line and column
+        return _UNSURE
+    try:
+        return _from_tree(tree, text)
+    except _Unsure:
+        return _UNSURE
+
+
+#: Node flags the fast path leaves to the checked loader: anchors, aliases, tags, and a flow collection over several
+#: lines (rapidyaml takes a key broken over lines there, PyYAML does not).
+_REFUSED = (
+    (_ryml.KEYREF | _ryml.VALREF | _ryml.KEYANCH | _ryml.VALANCH | _ryml.KEYTAG | _ryml.VALTAG | _ryml.FLOW_ML)
+    if _ryml
+    else 0
+)
+_KEY_QUOTED = (_ryml.KEY_SQUO | _ryml.KEY_DQUO) if _ryml else 0
+_VAL_QUOTED = (_ryml.VAL_SQUO | _ryml.VAL_DQUO) if _ryml else 0
+_VAL_BLOCK = (_ryml.VAL_LITERAL | _ryml.VAL_FOLDED) if _ryml else 0
+
+
+def _from_tree(tree, text: str) -> object:  # noqa: ANN001 - a ryml.Tree
+    """The Python value of a rapidyaml tree (iteratively, depth bounded); raises :class:`_Unsure`.
+    ``text`` is what was parsed. Literal and folded scalars (``|``, ``>``) are read only when it ends in a line break
+    (else PyYAML ends the last one without it, rapidyaml with it)."""
+    r = _ryml
+    # The extension's functions, called on the SWIG object itself (``tree.this``): through the proxy's methods,
+    # SWIG looks the object up again on every call, and the walk takes five times as long.
+    c, tree = r._ryml, tree.this
+    type_of, key_of, val_of = c.Tree_type, c.Tree_key, c.Tree_val
+    first_child, next_sibling, none = c.Tree_first_child, c.Tree_next_sibling, r.NONE
+    map_bit, seq_bit, flow_bit, refused = r.MAP, r.SEQ, r.FLOW_SL, _REFUSED
+    val_plain, key_plain, key_quoted = r.VAL_PLAIN, r.KEY_PLAIN, _KEY_QUOTED
+    val_string = _VAL_QUOTED | (_VAL_BLOCK if text.endswith("\n") else 0)
+    plain_cache: dict[bytes, object] = {}
+
+    def scalar(view, ty: int, plain: int, quoted: int, in_flow: int) -> object:
+        if view is None:  # an empty value ("key:"): a plain empty scalar, null
+            if ty & (plain | quoted):
+                raise _Unsure
+            raw = b""
+        elif ty & quoted:
+            return str(view, "utf-8")
+        elif ty & plain:
+            raw = bytes(view)
+            if in_flow and _FLOW_UNSURE.search(raw):
+                raise _Unsure
+        else:
+            raise _Unsure
+        value = plain_cache.get(raw, _UNSURE)
+        if value is _UNSURE:
+            value = plain_cache[raw] = _plain(raw.decode("utf-8"))
+            if value is _UNSURE:
+                raise _Unsure
+        return value
+
+    root = c.Tree_root_id(tree)
+    ty = type_of(tree, root)
+    if ty & r.STREAM == r.STREAM:
+        if c.Tree_num_children(tree, root) != 1:
+            raise _Unsure  # no document (PyYAML: None) or several (an error): the checked loader decides
+        root = first_child(tree, root)
+        ty = type_of(tree, root)
+    if ty & refused:
+        raise _Unsure
+    if ty & map_bit:
+        result: object = {}
+    elif ty & seq_bit:
+        result = []
+    elif ty & r.VAL:  # a document that is one scalar: not a block scalar (PyYAML indents it; rapidyaml need not)
+        return scalar(val_of(tree, root), ty, val_plain, _VAL_QUOTED, 0)
+    else:
+        raise _Unsure  # an empty stream
+    stack = [(root, ty, result, 1)]
+    while stack:
+        node, node_ty, container, depth = stack.pop()
+        child = first_child(tree, node)
+        if child == none:
+            continue
+        if depth >= MAX_DEPTH:
+            raise _Unsure  # the checked loader refuses it, or loads it: it decides
+        in_flow = node_ty & flow_bit
+        is_map = isinstance(container, dict)
+        while child != none:
+            ty = type_of(tree, child)
+            if ty & refused:
+                raise _Unsure
+            if ty & map_bit:
+                value: object = {}
+                stack.append((child, ty, value, depth + 1))
+            elif ty & seq_bit:
+                value = []
+                stack.append((child, ty, value, depth + 1))
+            else:
+                view = val_of(tree, child)
+                if view is not None and ty & val_string:
+                    value = str(view, "utf-8")
+                else:
+                    value = scalar(view, ty, val_plain, val_string, in_flow)
+            if is_map:
+                view = key_of(tree, child)
+                if view is None:
+                    raise _Unsure  # a null key ("? " or ": v"): rare, and rapidyaml takes some PyYAML refuses
+                key = str(view, "utf-8") if ty & key_quoted else scalar(view, ty, key_plain, key_quoted, in_flow)
+                if key in container:
+                    raise _Unsure  # a duplicate key: the checked loader names its line and column
+                container[key] = value
+            else:
+                container.append(value)
+            child = next_sibling(tree, child)
+    return result
 
 
 def _unique_pairs(origin: str):
