@@ -21,6 +21,22 @@ from breachpath.kb import KnowledgeBase, load_attack, load_d3fend
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config) -> None:
+    """Every test, and every command a test runs (subprocesses inherit the environment), caches compiled languages
+    and downloads in a directory of this run's own, never in the user's cache."""
+    import tempfile
+
+    config._breachpath_cache = tempfile.mkdtemp(prefix="breachpath-test-cache-")
+    os.environ["BREACHPATH_CACHE"] = config._breachpath_cache
+
+
+def pytest_unconfigure(config) -> None:
+    import shutil
+
+    if getattr(config, "_breachpath_cache", None):
+        shutil.rmtree(config._breachpath_cache, ignore_errors=True)
+
+
 def shared_dir() -> Path:
     return Path(os.environ.get("BREACHPATH_SHARED") or REPO.parent / "shared")
 

@@ -602,8 +602,21 @@ def compile_file(
     path: Path | str, ttc_from_comments: bool = False, allow_outside_includes: bool = False
 ) -> LanguageSpec:
     """Compile a MAL language from its entry file (``include`` resolved relative to each file, and kept inside
-    the entry file's directory tree unless ``allow_outside_includes``)."""
-    return _Compiler(_load(Path(path), allow_outside_includes), ttc_from_comments).run()
+    the entry file's directory tree unless ``allow_outside_includes``).
+
+    A language compiled before whose files are unchanged is loaded from the cache (:mod:`breachpath.lang.cache`;
+    ``BREACHPATH_CACHE=off`` turns it off); what is loaded equals what the compile gives, warnings included."""
+    from breachpath.lang import cache
+
+    path = Path(path)
+    options = {"ttc_from_comments": ttc_from_comments, "allow_outside_includes": allow_outside_includes}
+    cached = cache.load(path, options)
+    if cached is not None:
+        return cached
+    files = _load(path, allow_outside_includes)
+    spec = _Compiler(files, ttc_from_comments).run()
+    cache.store(path, options, [(decl.path, text) for decl, text in files], spec)
+    return spec
 
 
 def compile_text(text: str, path: str = "<text>") -> LanguageSpec:
