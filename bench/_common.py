@@ -157,14 +157,21 @@ def run_child(argv: list[str], what: str) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def _run_measured(argv: list[str], workdir: Path) -> tuple[float, float | None, int, str]:
+def _run_measured(
+    argv: list[str],
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: int | None = None,
+) -> tuple[float, float | None, int, str]:
     """One run of ``argv``: wall seconds, its own peak RSS in MB (``os.wait4``), exit code, stderr.
 
     Output goes to files, not pipes, so the child is reaped by ``wait4`` with its own resource usage.
+    ``env``, ``cwd`` and ``stdin`` go to ``subprocess.Popen`` as they are (None: this process's).
     """
     with (workdir / "stdout").open("wb") as out, (workdir / "stderr").open("w+b") as err:
         t = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err)
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd, stdin=stdin)
         if hasattr(os, "wait4"):
             _, status, usage = os.wait4(proc.pid, 0)
             elapsed = time.perf_counter() - t
@@ -177,6 +184,16 @@ def _run_measured(argv: list[str], workdir: Path) -> tuple[float, float | None, 
             rss = None
         err.seek(0)
         return elapsed, rss, code, err.read().decode(errors="replace")
+
+
+def run_measured(
+    argv: list[str], workdir: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, float | None, int, str, str]:
+    """One run of ``argv`` with no input (stdin from ``/dev/null``): wall seconds, its own peak RSS in MB, exit
+    code, stdout and stderr (see ``_run_measured``; its output files in ``workdir`` are overwritten)."""
+    elapsed, rss, code, stderr = _run_measured(argv, workdir, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+    stdout = (workdir / "stdout").read_bytes().decode(errors="replace")
+    return elapsed, rss, code, stdout, stderr
 
 
 def time_process(argv: list[str], runs: int, workdir: Path) -> tuple[list[float], float | None, str]:
