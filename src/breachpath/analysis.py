@@ -200,29 +200,45 @@ def _defenses_on_paths(graph: AttackGraph, sim: Simulation, targets: int) -> lis
     return found[np.lexsort((first, -counts))].tolist()
 
 
+def path_steps(
+    sim: Simulation, samples: np.ndarray, target: int, entry_first: bool = False, leave_out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every step of the recorded paths of ``samples`` to ``target``, back to back (as recorded, target first, or
+    with ``entry_first`` from the entry), with the index into ``samples`` of the path it lies on; the steps
+    ``leave_out`` marks are dropped."""
+    nodes, _ = _path_positions(sim, samples, target, entry_first)
+    rows = np.repeat(np.arange(len(samples)), np.diff(sim.path_offsets)[samples * sim.path_targets + target])
+    if leave_out is not None:
+        kept = ~leave_out[nodes]
+        nodes, rows = nodes[kept], rows[kept]
+    return nodes, rows
+
+
+def equal_sequences(rows: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group the ``n`` sequences given as ``values`` with their sequence index ``rows`` (non-decreasing, each
+    sequence in order) into equal ones, without a per-sequence loop: each sequence becomes a row of a table padded
+    with -1, and equal rows are found by :func:`numpy.unique`. Returns the distinct rows, each one's first sequence
+    and its number of sequences, in the order of their first sequences."""
+    if not n:
+        return np.zeros((0, 1), dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    lengths = np.bincount(rows, minlength=n)
+    table = np.full((n, int(lengths.max(initial=0)) + 1), -1, dtype=np.int64)
+    table[rows, np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = values
+    distinct, first, counts = np.unique(table, axis=0, return_index=True, return_counts=True)
+    by_first = np.argsort(first)
+    return distinct[by_first], first[by_first], counts[by_first]
+
+
 def same_step_paths(
     sim: Simulation, samples: np.ndarray, target: int, leave_out: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Group ``samples`` whose recorded paths to ``target`` hold the same set of steps (not counting the steps
     ``leave_out`` marks), without a per-sample loop: each group's first sample and its number of samples, groups
-    in the order of their first samples. Each path's steps are sorted and padded into one row of a matrix, and
-    equal rows are found by :func:`numpy.unique`."""
-    if not len(samples):
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    nodes, _ = _path_positions(sim, samples, target)
-    rows = np.repeat(np.arange(len(samples)), np.diff(sim.path_offsets)[samples * sim.path_targets + target])
-    if leave_out is not None:
-        kept = ~leave_out[nodes]
-        nodes, rows = nodes[kept], rows[kept]
+    in the order of their first samples (each path's steps sorted, then :func:`equal_sequences`)."""
+    nodes, rows = path_steps(sim, samples, target, leave_out=leave_out)
     order = np.lexsort((nodes, rows))
-    nodes, rows = nodes[order], rows[order]
-    lengths = np.bincount(rows, minlength=len(samples))
-    column = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    table = np.full((len(samples), int(lengths.max(initial=0)) + 1), -1, dtype=np.int64)
-    table[rows, column] = nodes
-    _, first, counts = np.unique(table, axis=0, return_index=True, return_counts=True)
-    by_first = np.argsort(first)
-    return samples[first[by_first]], counts[by_first]
+    _, first, counts = equal_sequences(rows[order], nodes[order], len(samples))
+    return samples[first], counts
 
 
 def _samples_through(sim: Simulation, defenses: list[int]) -> dict[int, np.ndarray]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from breachpath.analysis import _path_positions, causal_orders, defense_led, technique_of, whatif
+from breachpath.analysis import causal_orders, defense_led, equal_sequences, path_steps, technique_of, whatif
 from breachpath.errors import InputError
 from breachpath.graph import AttackGraph, scenario_graph, unreachable_warnings
 from breachpath.lang.compiler import compile_file
@@ -78,11 +78,7 @@ def technique_paths(graph: AttackGraph, sim: Simulation, target: int, names: dic
     successful = np.flatnonzero(np.isfinite(times))
     # Steps a defense leads to (a gate's "bypassed" step) tell nothing and model no technique: left out before
     # ordering, so that paths differing only in them are told alike.
-    gate = defense_led(graph)
-    nodes, _ = _path_positions(sim, successful, target, entry_first=True)
-    row = np.repeat(np.arange(len(successful)), np.diff(sim.path_offsets)[successful * sim.path_targets + target])
-    kept = ~gate[nodes]
-    nodes, row = nodes[kept], row[kept]
+    nodes, row = path_steps(sim, successful, target, entry_first=True, leave_out=defense_led(graph))
     offsets = np.zeros(len(successful) + 1, dtype=np.int64)
     np.cumsum(np.bincount(row, minlength=len(successful)), out=offsets[1:])
     ordered = causal_orders(graph, nodes, offsets)  # each path reordered in place: ``row`` still holds
@@ -98,14 +94,10 @@ def technique_paths(graph: AttackGraph, sim: Simulation, target: int, names: dic
     item = item_of_step[step_index]
     tagged = item >= 0
     row, item = row[tagged], item[tagged]
-    # A telling lists each item once, where its path first meets it; equal tellings are equal rows of a table.
+    # A telling lists each item once, where its path first meets it.
     _, first = np.unique(row * max(1, len(items)) + item, return_index=True)
     first.sort()
-    row, item = row[first], item[first]
-    lengths = np.bincount(row, minlength=len(successful))
-    table = np.full((len(successful), int(lengths.max(initial=0)) + 1), -1, dtype=np.int64)
-    table[row, np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = item
-    tellings, met, counts = np.unique(table, axis=0, return_index=True, return_counts=True)
+    tellings, met, counts = equal_sequences(row[first], item[first], len(successful))
     listed = list(items)
     counts_told = [
         (tuple(listed[i] for i in tellings[g] if i >= 0), int(counts[g])) for g in np.lexsort((met, -counts))[:top]
@@ -114,7 +106,7 @@ def technique_paths(graph: AttackGraph, sim: Simulation, target: int, names: dic
     return {
         "target": sim.names[target],
         "successful_samples": int(len(successful)),
-        "distinct": len(tellings) if len(successful) else 0,
+        "distinct": len(tellings),
         "top": [
             {
                 "frequency": k / n,
