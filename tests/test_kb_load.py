@@ -246,3 +246,13 @@ def test_fields_of_any_type_never_crash_the_loader(tmp_path, field):
                 except InputError:
                     continue
                 assert render_page(page)
+
+
+def test_the_cache_turned_off_keeps_no_download(tmp_path, monkeypatch):
+    """BREACHPATH_CACHE=off turns every cache off: a downloaded bundle is not kept (and no directory named
+    'off' appears)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BREACHPATH_CACHE", "OFF")
+    assert sources_module.cache_dir() is None
+    assert sources_module._cache_path("https://example.org/enterprise-attack.json") is None
+    assert not (tmp_path / "off").exists() and not (tmp_path / "OFF").exists()

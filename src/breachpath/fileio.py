@@ -46,6 +46,23 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+#: ``BREACHPATH_CACHE`` set to this (any case) turns every cache off (downloads, compiled languages).
+CACHE_OFF = "off"
+
+
+def cache_dir() -> Path | None:
+    """Where breachpath keeps what it can rebuild (downloaded bundles, compiled languages): ``$BREACHPATH_CACHE``,
+    else the platform's user cache directory for breachpath; None when the variable says ``off``."""
+    env = os.environ.get("BREACHPATH_CACHE")
+    if env and env.strip().lower() == CACHE_OFF:
+        return None
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("breachpath", appauthor=False))
+
+
 def open_regular(path: Path | str) -> BinaryIO:
     """Open a regular file for reading (a symlink to one is fine); a FIFO, device, socket or directory is refused
     at once, without blocking or reading a byte. Failures are :class:`InputError` naming ``path``."""

@@ -7,7 +7,6 @@ bytes plus where they came from). Parsing is :mod:`breachpath.kb.stix`'s job.
 from __future__ import annotations
 
 import hashlib
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -15,10 +14,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import platformdirs
-
 from breachpath.errors import InputError
-from breachpath.fileio import atomic_write_bytes, read_bytes, read_text
+from breachpath.fileio import atomic_write_bytes, cache_dir, read_bytes, read_text
 from breachpath.kb.stix import DOMAINS, MAX_BUNDLE_BYTES, version_from_text
 
 #: The official ATT&CK STIX 2.1 bundles (each carries its ATT&CK version in an x-mitre-collection object).
@@ -52,12 +49,6 @@ class Fetched:
 
 def _quiet(*_args: object) -> None:
     return None
-
-
-def cache_dir() -> Path:
-    """``$BREACHPATH_CACHE``, else the platform's user cache directory for breachpath."""
-    env = os.environ.get("BREACHPATH_CACHE")
-    return Path(env) if env else Path(platformdirs.user_cache_dir("breachpath", appauthor=False))
 
 
 def fetch_attack(
@@ -179,10 +170,13 @@ def _fetch_path(path: Path) -> list[Fetched]:
     return [Fetched(_read_limited(path), str(path), _version_beside(path))]
 
 
-def _cache_path(url: str) -> Path:
+def _cache_path(url: str) -> Path | None:
+    root = cache_dir()
+    if root is None:
+        return None
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     name = url.rstrip("/").rsplit("/", 1)[-1] or "bundle.json"
-    return cache_dir() / "attack" / f"{digest}-{name}"
+    return root / "attack" / f"{digest}-{name}"
 
 
 def _fetch_url(url: str, progress: ProgressFn, notify: NotifyFn) -> Fetched:
@@ -192,10 +186,12 @@ def _fetch_url(url: str, progress: ProgressFn, notify: NotifyFn) -> Fetched:
         data = _download(url, progress)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        if cached.is_file():
+        if cached is not None and cached.is_file():
             notify(f"{url}: unreachable ({reason}); using the cached copy from {cached}")
             return Fetched(_read_limited(cached), f"{url} (cached)", hint)
         raise InputError(f"{url}: unreachable ({reason}) and no cached copy") from None
+    if cached is None:  # BREACHPATH_CACHE=off: nothing kept
+        return Fetched(data, url, hint)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)  # our own cache directory, not a path a user named
     except OSError as exc:

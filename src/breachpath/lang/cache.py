@@ -36,6 +36,7 @@ import orjson
 
 from breachpath import __version__
 from breachpath.errors import InputError
+from breachpath.fileio import cache_dir as cache_root
 from breachpath.fileio import read_bytes
 from breachpath.lang.compiler import MAX_FILE_BYTES
 from breachpath.lang.spec import STEP_KINDS, Asset, Association, LanguageSpec, Step, _check_expr, _check_extends
@@ -44,8 +45,6 @@ from breachpath.lang.spec import STEP_KINDS, Asset, Association, LanguageSpec, S
 CACHE_FORMAT = 1
 #: An entry (attacklang's: 1.3 MB) is read only up to this size; a larger one is ignored.
 MAX_ENTRY_BYTES = 64 * 2**20
-#: ``BREACHPATH_CACHE`` set to this (any case) turns the cache off.
-OFF = "off"
 _BOM = "\ufeff".encode()
 #: Modules whose code decides what a compile gives: a change to any of them (an editable install keeps its
 #: version number) makes old entries unused.
@@ -64,15 +63,9 @@ class _Invalid(Exception):
 
 
 def cache_dir() -> Path | None:
-    """``$BREACHPATH_CACHE/languages``, else ``languages`` in the user cache directory; None when turned off."""
-    env = os.environ.get("BREACHPATH_CACHE")
-    if env and env.strip().lower() == OFF:
-        return None
-    if env:
-        return Path(env) / "languages"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("breachpath", appauthor=False)) / "languages"
+    """``languages`` in breachpath's cache directory (:func:`breachpath.fileio.cache_dir`); None when turned off."""
+    found = cache_root()
+    return None if found is None else found / "languages"
 
 
 @functools.cache
