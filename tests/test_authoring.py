@@ -488,3 +488,21 @@ def test_whatif_bootstrap_memory_is_bounded_without_changing_its_numbers(monkeyp
     streamed = _BootstrapPicks(7, 50, 1001)
     assert streamed.matrix is None
     np.testing.assert_array_equal(np.array(list(streamed)), held)
+
+
+@pytest.mark.parametrize(
+    ("finite_share", "samples"), [(0.0, 1001), (0.001, 1001), (0.5, 1001), (1.0, 1001), (0.5, 40_000)]
+)
+def test_whatif_bootstrap_medians_equal_the_median_of_each_resample(monkeypatch, finite_share, samples):
+    """The whole-matrix medians (resamples sorted as ranks: 16-bit below 2¹⁵ samples) are, bit for bit, each
+    resample's own median of its finite times, ties and ∞ included; NaN where a resample drew no finite time."""
+    from breachpath.analysis import _BootstrapPicks
+
+    rng = np.random.default_rng(3)
+    times = np.round(rng.exponential(2.0, samples), 1).astype(np.float32)  # rounded: many ties
+    times[rng.random(samples) >= finite_share] = np.inf
+    held = _BootstrapPicks(11, 40, samples).medians(times)
+    monkeypatch.setattr(_BootstrapPicks, "MAX_BYTES", 0)
+    one_by_one = _BootstrapPicks(11, 40, samples).medians(times)
+    np.testing.assert_array_equal(held, one_by_one)
+    assert np.isnan(held).all() == (finite_share == 0.0)

@@ -491,6 +491,33 @@ def test_whatif_reruns_only_the_samples_a_defense_can_change_and_gets_what_a_ful
             assert row["targets"][name]["median_after"] == expected
 
 
+def test_whatif_takes_a_baseline_the_caller_already_ran_and_refuses_one_of_another_run():
+    """The demo and the report simulate first, then ask what-if: handing that run over as the baseline gives the
+    very numbers whatif gets by running it again; a run of another seed, size or targets, or without paths, is
+    refused (it would pair samples that were not drawn alike)."""
+    from breachpath.analysis import whatif
+    from breachpath.demo import example_path
+    from breachpath.graph import scenario_graph
+    from breachpath.lang import compile_file
+    from breachpath.scenario import read_scenario
+
+    scenario = read_scenario(example_path("dmz-company"))
+    graph, entries, targets, _ = scenario_graph(compile_file(scenario.lang), scenario)
+    base = simulate(graph, entries, targets, samples=500, seed=6, path_targets=len(targets))
+    assert whatif(graph, entries, targets, samples=500, seed=6, limit=6, baseline=base) == whatif(
+        graph, entries, targets, samples=500, seed=6, limit=6
+    )
+    assert whatif(graph, entries, targets, samples=500, limit=2, baseline=base)["seed"] == 6
+    unpathed = simulate(graph, entries, targets, samples=500, seed=6)
+    for other, message in [
+        (base, "seed 6, not 7"),
+        (simulate(graph, entries, targets, samples=400, seed=6, path_targets=len(targets)), "same targets"),
+        (unpathed, "paths of every target"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            whatif(graph, entries, targets, samples=500, seed=7 if other is base else 6, limit=2, baseline=other)
+
+
 def test_kept_draws_give_what_drawing_again_gives_with_any_defense_probabilities():
     """whatif's runs keep their baseline's draws (Draws): a run that takes them equals one that draws anew, also
     after a defense's probability changed, and another seed draws anew."""

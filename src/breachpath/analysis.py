@@ -307,14 +307,21 @@ class _BootstrapPicks:
 
     def medians(self, times: np.ndarray) -> np.ndarray:
         """Per resample, the median of its finite times (NaN where none is finite), as :func:`_median` gives
-        for one: whole matrix at once (∞ sorts last, so the finite ones are a prefix of each sorted row)."""
+        for one, for the whole matrix at once. Each resample's times are sorted as the ranks of ``times`` they
+        drew (∞ ranks last, so the finite ones are a prefix): below 2¹⁵ samples the ranks are 16-bit integers,
+        which numpy sorts by radix in linear time, where floats take a comparison sort."""
         if self.matrix is None:
             found = (_median(times[rows]) for rows in self)
             return np.array([np.nan if m is None else m for m in found])
-        rows = np.sort(times[self.matrix], axis=1)
-        count = np.isfinite(rows).sum(axis=1)
-        index = np.arange(len(rows))
-        low, high = rows[index, np.maximum(count - 1, 0) // 2], rows[index, count // 2]
+        n = self.samples
+        order = np.argsort(times, kind="stable")
+        rank = np.empty(n, dtype=np.int16 if n < 2**15 else np.int64)
+        rank[order] = np.arange(n)
+        drawn = np.sort(rank[self.matrix], axis=1, kind="stable" if n < 2**15 else None)
+        count = (drawn < np.count_nonzero(np.isfinite(times))).sum(axis=1)
+        index, ordered = np.arange(len(drawn)), times[order]
+        low = ordered[drawn[index, np.maximum(count - 1, 0) // 2]]
+        high = ordered[drawn[index, count // 2]]
         middle = np.mean(np.stack([low, high]), axis=0)  # as np.median takes the two middle values
         return np.where(count > 0, middle, np.nan)
 
@@ -331,21 +338,26 @@ def cannot_matter(graph: AttackGraph, defenses: list[int]) -> set[int]:
     would cost a whole simulation. The test is exact, not sampled: what it drops would have shown ΔP = 0."""
     kind, ttc, p = graph.kind, graph.ttc, graph.defense_p
     always: dict[int, bool] = {}
+    parent_lists: dict[int, list[int]] = {}
+
+    def parents(node: int) -> list[int]:
+        if node not in parent_lists:  # asked again and again: the same few hundred steps
+            parent_lists[node] = graph.parents(node).tolist()
+        return parent_lists[node]
 
     def at_zero(node: int, but: int) -> bool:
         """A bypassed step of a defense that is off (p = 0) other than ``but``: reached at 0 in every sample."""
         if node not in always:
-            parents = graph.parents(node)
-            off = parents[(kind[parents] == 2)]
-            always[node] = kind[node] == 0 and ttc[node] < 0 and len(off) > 0 and bool((p[off] == 0).all())
-        return always[node] and but not in graph.parents(node).tolist()
+            off = [q for q in parents(node) if kind[q] == 2]
+            always[node] = bool(kind[node] == 0 and ttc[node] < 0 and off and all(p[q] == 0 for q in off))
+        return always[node] and but not in parents(node)
 
     def no_later(h: int, others: set[int], defense: int) -> bool:
         """``h`` (no TTC) is reached no later than a step whose parents are ``others``: an AND step whose parents
         are all among them (or at 0), an OR step with one parent among them (or at 0)."""
         if ttc[h] >= 0 or kind[h] not in (0, 1):
             return False
-        ok = [q in others or at_zero(q, defense) for q in graph.parents(h).tolist()]
+        ok = (q in others or at_zero(q, defense) for q in parents(h))
         return all(ok) if kind[h] == 1 else any(ok)
 
     idle = set()
@@ -355,16 +367,24 @@ def cannot_matter(graph: AttackGraph, defenses: list[int]) -> set[int]:
         # Only AND steps are gated in this sense (an OR step with a bypassed parent is reached at once).
         covered = bool(gated) and all(kind[g] == 1 for g in gated)
         for g in gated if covered else []:
-            others = set(graph.parents(g).tolist()) - bypassed
+            others = set(parents(g)) - bypassed
             alternatives = graph.children(g).tolist()
-            if not all(
-                any(h != g and no_later(h, others, defense) for h in graph.parents(s).tolist()) for s in alternatives
-            ):
+            if not all(any(h != g and no_later(h, others, defense) for h in parents(s)) for s in alternatives):
                 covered = False
                 break
         if covered:
             idle.add(defense)
     return idle
+
+
+def _check_baseline(baseline: Simulation, targets: list[int], samples: int, seed: int | None) -> None:
+    """A baseline handed to :func:`whatif` must be the run it would make itself."""
+    if baseline.seed is None or (seed is not None and baseline.seed != seed):
+        raise ValueError(f"the baseline ran with seed {baseline.seed}, not {seed}")
+    if baseline.samples != samples or baseline.nodes.tolist() != [int(t) for t in targets]:
+        raise ValueError("the baseline must be a simulation of the same targets and number of samples")
+    if baseline.path_targets < len(targets):
+        raise ValueError("the baseline must record the paths of every target (path_targets=len(targets))")
 
 
 def whatif(
@@ -378,6 +398,7 @@ def whatif(
     limit: int = 20,
     bootstrap: int = 200,
     progress: Callable[[int, int], None] | None = None,
+    baseline: Simulation | None = None,
 ) -> dict:
     """Baseline, then each single defense enabled, with common random numbers (the same seed: the same TTC and
     defense draws); defenses ranked by the reduction they give in compromise probability and median TTC.
@@ -389,6 +410,10 @@ def whatif(
 
     ``progress(done, total)`` counts samples over all runs (the total is settled once the baseline has named
     the candidates).
+
+    ``baseline``, a simulation the caller already ran of these ``targets`` with the same ``samples`` and ``seed``
+    and the paths of every target (``simulate(..., path_targets=len(targets))``), is taken as the baseline instead
+    of running it again; it gives the same numbers (same seed, same draws).
 
     Ranking (:data:`WHATIF_RANKING`, the same in the CLI table and the HTML report): mean ΔP over the targets,
     then the mean increase of the median TTC over the targets where both medians exist, then the name. Named
@@ -417,14 +442,22 @@ def whatif(
         # A run of only the samples that can change (``size`` of them) still counts as one run of ``samples``.
         return lambda done, _total: progress(index * samples + done * samples // max(1, size), runs[0] * samples)
 
+    if baseline is not None:
+        _check_baseline(baseline, targets, samples, seed)
+        seed = baseline.seed
     if seed is None:  # common random numbers need one seed for every run: a fresh one, reported with the results
         seed = int(np.random.default_rng().integers(2**63))
     # Every run draws the baseline's numbers: drawn once, kept for the others.
     draws = Draws()
-    base = simulate(
-        graph, entries, targets, samples=samples, seed=seed, workers=workers, path_targets=len(targets),
-        progress=run_progress(0), draws=draws,
-    )  # fmt: skip
+    if baseline is None:
+        base = simulate(
+            graph, entries, targets, samples=samples, seed=seed, workers=workers, path_targets=len(targets),
+            progress=run_progress(0), draws=draws,
+        )  # fmt: skip
+    else:
+        base = baseline
+        if progress is not None:
+            progress(samples, runs[0] * samples)
     if defenses is None:
         ranked = _defenses_on_paths(graph, base, len(targets))
         idle = cannot_matter(graph, ranked)
@@ -461,7 +494,9 @@ def whatif(
             if delta is not None:
                 if j not in boot_before:  # the baseline's resampled medians: the same for every defense
                     boot_before[j] = picks.medians(before)
-                boot = picks.medians(after) - boot_before[j]
+                # When no sample moved, every resample's median is the baseline's: no need to take them again.
+                same = np.array_equal(before, after)
+                boot = (boot_before[j] if same else picks.medians(after)) - boot_before[j]
                 boot = boot[np.isfinite(boot)]
                 if boot.size:
                     interval = [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]

@@ -1326,10 +1326,12 @@ def _write_outputs(graph, spec, result, source: Path, entries: list[int], target
         from breachpath.langs import ATTACKLANG, ESTIMATES_DIR
         from breachpath.report import estimate_summaries, render_html, report_data
 
+        # The run itself is the what-if's baseline when it is one (its seed known, the targets alone, their paths).
+        whole = result.seed is not None and len(result.nodes) == targets and result.path_targets >= targets
         with _progress("what-if for the report", result.samples) as update:
             tried = whatif(
                 graph, entries, [int(n) for n in result.nodes[:targets]], samples=result.samples, seed=result.seed,
-                workers=workers, limit=20, progress=update,
+                workers=workers, limit=20, progress=update, baseline=result if whole else None,
             )  # fmt: skip
         builtin = any(Path(f).resolve() == ATTACKLANG for f in spec.files)
         estimates = estimate_summaries(load_catalog(ESTIMATES_DIR)) if builtin else {}

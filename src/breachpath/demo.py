@@ -153,7 +153,7 @@ def run_demo(
     results = {name: summarise(sim.times[:, j]) for j, name in enumerate(sim.names)}
     paths = {sim.names[j]: technique_paths(graph, sim, j, names, top_paths) for j in range(len(targets))}
     tried = whatif(
-        graph, entries, targets, samples=samples, seed=seed, workers=workers, limit=20,
+        graph, entries, targets, samples=samples, seed=seed, workers=workers, limit=20, baseline=sim,
         progress=None if progress is None else lambda done, total: progress(samples + done, samples + total),
     )  # fmt: skip
     defenses = []
