@@ -493,7 +493,7 @@ def test_whatif_reruns_only_the_samples_a_defense_can_change_and_gets_what_a_ful
 
 def test_whatif_takes_a_baseline_the_caller_already_ran_and_refuses_one_of_another_run():
     """The demo and the report simulate first, then ask what-if: handing that run over as the baseline gives the
-    very numbers whatif gets by running it again; a run of another seed, size or targets, or without paths, is
+    very numbers whatif gets by running it again (its runs side by side in two threads or one after another); a run of another seed, size or targets, or without paths, is
     refused (it would pair samples that were not drawn alike)."""
     from breachpath.analysis import whatif
     from breachpath.demo import example_path
@@ -504,8 +504,8 @@ def test_whatif_takes_a_baseline_the_caller_already_ran_and_refuses_one_of_anoth
     scenario = read_scenario(example_path("dmz-company"))
     graph, entries, targets, _ = scenario_graph(compile_file(scenario.lang), scenario)
     base = simulate(graph, entries, targets, samples=500, seed=6, path_targets=len(targets))
-    assert whatif(graph, entries, targets, samples=500, seed=6, limit=6, baseline=base) == whatif(
-        graph, entries, targets, samples=500, seed=6, limit=6
+    assert whatif(graph, entries, targets, samples=500, seed=6, limit=6, baseline=base, workers=2) == whatif(
+        graph, entries, targets, samples=500, seed=6, limit=6, workers=1
     )
     assert whatif(graph, entries, targets, samples=500, limit=2, baseline=base)["seed"] == 6
     unpathed = simulate(graph, entries, targets, samples=500, seed=6)

@@ -8,14 +8,16 @@ frequencies say how the attacker gets there; the step that most paths share, ear
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from breachpath import _kernel
 from breachpath.errors import InputError
 from breachpath.graph import KINDS, AttackGraph
-from breachpath.sim import Simulation
+from breachpath.sim import Simulation, wilson
 
 
 def _step_view(graph: AttackGraph, node: int) -> dict:
@@ -377,6 +379,48 @@ def cannot_matter(graph: AttackGraph, defenses: list[int]) -> set[int]:
     return idle
 
 
+def _enabled_summary(
+    graph: AttackGraph,
+    node: int,
+    base: Simulation,
+    times: np.ndarray,
+    picks: _BootstrapPicks,
+    boot_before: dict[int, np.ndarray],
+) -> dict:
+    """One what-if row: defense ``node`` enabled gave ``times`` where the baseline gave ``base.times``; per target
+    the saved share with its Wilson interval and the median's change with its paired-bootstrap interval
+    (``boot_before`` keeps the baseline's resampled medians, the same for every defense)."""
+    samples = len(times)
+    per_target = {}
+    for j, name in enumerate(base.names):
+        before, after = base.times[:, j], times[:, j]
+        saved = np.isfinite(before) & ~np.isfinite(after)
+        low, high = wilson(int(saved.sum()), samples)
+        median_before, median_after = _median(before), _median(after)
+        delta = None if median_before is None or median_after is None else median_after - median_before
+        interval = None
+        if delta is not None:
+            if j not in boot_before:  # the baseline's resampled medians: the same for every defense
+                boot_before[j] = picks.medians(before)
+            # When no sample moved, every resample's median is the baseline's: no need to take them again.
+            same = np.array_equal(before, after)
+            boot = (boot_before[j] if same else picks.medians(after)) - boot_before[j]
+            boot = boot[np.isfinite(boot)]
+            if boot.size:
+                interval = [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]
+        per_target[name] = {
+            "p_before": float(np.isfinite(before).mean()),
+            "p_after": float(np.isfinite(after).mean()),
+            "p_reduction": float(saved.mean()),
+            "p_reduction_ci": [low, high],
+            "median_before": median_before,
+            "median_after": median_after,
+            "median_increase": delta,
+            "median_increase_ci": interval,
+        }
+    return {**_step_view(graph, node), "defense_p": float(graph.defense_p[node]), "targets": per_target}
+
+
 def _check_baseline(baseline: Simulation, targets: list[int], samples: int, seed: int | None) -> None:
     """A baseline handed to :func:`whatif` must be the run it would make itself."""
     if baseline.seed is None or (seed is not None and baseline.seed != seed):
@@ -421,7 +465,7 @@ def whatif(
     """
     from breachpath.graph import not_a_defense
     from breachpath.scenario import check_samples, check_seed, check_workers
-    from breachpath.sim import Draws, simulate, wilson
+    from breachpath.sim import Draws, simulate, thread_count
 
     check_samples(samples)
     check_seed(seed)
@@ -435,12 +479,20 @@ def whatif(
         if graph.defense_p[node] >= 1:
             warnings.append(f"{graph.name(node)} is already on (p = 1 in the scenario): enabling it changes nothing")
     runs = [1 + (len(defenses) if defenses is not None else limit)]
+    counted = [0] * runs[0]  # samples done per run; runs go side by side, so the bar shows their sum
+    lock = threading.Lock()
 
     def run_progress(index: int, size: int = samples) -> Callable[[int, int], None] | None:
         if progress is None:
             return None
-        # A run of only the samples that can change (``size`` of them) still counts as one run of ``samples``.
-        return lambda done, _total: progress(index * samples + done * samples // max(1, size), runs[0] * samples)
+
+        def update(done: int, _total: int) -> None:
+            # A run of only the samples that can change (``size`` of them) still counts as one run of ``samples``.
+            with lock:
+                counted[index] = done * samples // max(1, size)
+                progress(sum(counted), runs[0] * samples)
+
+        return update
 
     if baseline is not None:
         _check_baseline(baseline, targets, samples, seed)
@@ -448,7 +500,7 @@ def whatif(
     if seed is None:  # common random numbers need one seed for every run: a fresh one, reported with the results
         seed = int(np.random.default_rng().integers(2**63))
     # Every run draws the baseline's numbers: drawn once, kept for the others.
-    draws = Draws()
+    draws = Draws(seed=seed)
     if baseline is None:
         base = simulate(
             graph, entries, targets, samples=samples, seed=seed, workers=workers, path_targets=len(targets),
@@ -457,60 +509,42 @@ def whatif(
     else:
         base = baseline
         if progress is not None:
-            progress(samples, runs[0] * samples)
+            run_progress(0)(samples, samples)
     if defenses is None:
         ranked = _defenses_on_paths(graph, base, len(targets))
         idle = cannot_matter(graph, ranked)
         defenses = [node for node in ranked if node not in idle][:limit]
     runs[0] = 1 + len(defenses)
     affected = _samples_through(base, defenses)
+
+    def enabled_run(index: int, node: int) -> Simulation:
+        """The baseline's samples that can change (those whose paths pass through the defense; see
+        _samples_through) run again with the defense on for sure."""
+        defense_p = graph.defense_p.copy()
+        defense_p[node] = 1.0
+        rows = affected[node]
+        run = simulate(
+            graph, entries, targets, samples=samples, seed=seed, workers=1, rows=rows,
+            progress=run_progress(index, len(rows)), draws=draws, defense_p=defense_p,
+        )  # fmt: skip
+        if progress is not None:  # the run is done, even one with no sample to re-run
+            run_progress(index)(samples, samples)
+        return run
+
     picks = _BootstrapPicks(seed, bootstrap, samples)
     boot_before: dict[int, np.ndarray] = {}
     results = []
-    for index, node in enumerate(defenses, start=1):
-        original = graph.defense_p[node]
-        graph.defense_p[node] = 1.0
-        # Only the samples whose baseline paths pass through the defense can change (see _samples_through).
-        rows = affected[node]
-        try:
-            run = simulate(
-                graph, entries, targets, samples=samples, seed=seed, workers=workers, rows=rows,
-                progress=run_progress(index, len(rows)), draws=draws,
-            )  # fmt: skip
-        finally:
-            graph.defense_p[node] = original
-        times = base.times.copy()
-        times[rows] = run.times
-        if progress is not None:  # the run is done, even one with no sample to re-run
-            progress((index + 1) * samples, runs[0] * samples)
-        per_target = {}
-        for j, name in enumerate(base.names):
-            before, after = base.times[:, j], times[:, j]
-            saved = np.isfinite(before) & ~np.isfinite(after)
-            low, high = wilson(int(saved.sum()), samples)
-            median_before, median_after = _median(before), _median(after)
-            delta = None if median_before is None or median_after is None else median_after - median_before
-            interval = None
-            if delta is not None:
-                if j not in boot_before:  # the baseline's resampled medians: the same for every defense
-                    boot_before[j] = picks.medians(before)
-                # When no sample moved, every resample's median is the baseline's: no need to take them again.
-                same = np.array_equal(before, after)
-                boot = (boot_before[j] if same else picks.medians(after)) - boot_before[j]
-                boot = boot[np.isfinite(boot)]
-                if boot.size:
-                    interval = [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]
-            per_target[name] = {
-                "p_before": float(np.isfinite(before).mean()),
-                "p_after": float(np.isfinite(after).mean()),
-                "p_reduction": float(saved.mean()),
-                "p_reduction_ci": [low, high],
-                "median_before": median_before,
-                "median_after": median_after,
-                "median_increase": delta,
-                "median_increase_ci": interval,
-            }
-        results.append({**_step_view(graph, node), "defense_p": float(original), "targets": per_target})
+    # The runs are independent (each its own copy of the probabilities, the same kept draws), so they go side by
+    # side, one per thread, while this thread summarises those done, in order: the same numbers for any workers.
+    pool = ThreadPoolExecutor(thread_count(workers))
+    try:
+        pending = [pool.submit(enabled_run, index, node) for index, node in enumerate(defenses, start=1)]
+        for node, future in zip(defenses, pending, strict=True):
+            times = base.times.copy()
+            times[affected[node]] = future.result().times
+            results.append(_enabled_summary(graph, node, base, times, picks, boot_before))
+    finally:
+        pool.shutdown(cancel_futures=True)
     for row in results:
         row["mean_p_reduction"] = float(np.mean([t["p_reduction"] for t in row["targets"].values()]))
         increases = [t["median_increase"] for t in row["targets"].values() if t["median_increase"] is not None]

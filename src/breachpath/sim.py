@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -160,17 +161,24 @@ def _allocate(shape: tuple[int, int], dtype: type, what: str) -> np.ndarray:
         ) from None
 
 
+def thread_count(workers: int | None) -> int:
+    """Threads for ``workers`` (None: one per CPU), at most :data:`MAX_THREADS`."""
+    return max(1, min(workers or os.cpu_count() or 1, MAX_THREADS))
+
+
 @dataclass
 class Draws:
     """Each block's random draws (local TTCs, and the uniforms that decide the defenses), kept for later runs of the
     same graph and seed: what-if runs use their baseline's seed, so they draw the very same numbers again. Blocks are
     kept while they fit in ``max_bytes``; the defenses' probabilities are applied at each run, so a run may change
-    them. Pass the same object to each :func:`simulate` call of one graph (its TTCs unchanged) and seed."""
+    them. Pass the same object to each :func:`simulate` call of one graph (its TTCs unchanged) and seed; calls may
+    run at the same time in several threads."""
 
     max_bytes: int = 4 * BLOCK_BYTES
     seed: int | None = None
     blocks: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     kept: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 def simulate(
@@ -186,6 +194,7 @@ def simulate(
     max_path: int = 4096,
     rows: np.ndarray | None = None,
     draws: Draws | None = None,
+    defense_p: np.ndarray | None = None,
 ) -> Simulation:
     """Run ``samples`` samples; return the compromise times of ``out_nodes`` (targets, or every step).
 
@@ -195,16 +204,19 @@ def simulate(
     With ``rows`` (increasing sample indices below ``samples``), only those samples are run, each exactly as a full
     run would (the same draws): the result holds them in that order (``samples`` is then their number). Blocks
     without any are not even drawn. With ``draws``, blocks drawn by an earlier call are taken from it (see
-    :class:`Draws`)."""
+    :class:`Draws`). ``defense_p`` (one probability per node, as ``graph.defense_p``) replaces the graph's defense
+    probabilities for this run alone: what-if runs of several defenses share one graph."""
     check_samples(samples)
     check_seed(seed)
     check_workers(workers, "workers")
     if not entries:
         raise InputError("no entry points: name at least one asset:step the attacker starts from")
-    threads = max(1, min(workers or os.cpu_count() or 1, MAX_THREADS))
+    threads = thread_count(workers)
     out_nodes = np.asarray(out_nodes, dtype=np.int64)
     defense_nodes = np.flatnonzero(graph.kind == 2)
-    defense_p = graph.defense_p[defense_nodes]
+    if defense_p is not None and np.shape(defense_p) != graph.defense_p.shape:
+        raise ValueError("defense_p must hold one probability per node of the graph")
+    defense_p = (graph.defense_p if defense_p is None else np.asarray(defense_p))[defense_nodes]
     exist_nodes = np.flatnonzero((graph.kind >= 3) & (graph.exists == 1))
     entry_arr = np.asarray(entries, dtype=np.int64)
     slot = ttc_slots(graph)
@@ -232,7 +244,8 @@ def simulate(
     sequence = np.random.SeedSequence(seed)
     seeds = sequence.spawn(first_block + n_blocks)[first_block:]
     if draws is not None and (draws.seed != seed or draws.seed is None):
-        draws.seed, draws.blocks, draws.kept = seed, {}, 0  # another seed (or none: fresh entropy) draws anew
+        with draws.lock:
+            draws.seed, draws.blocks, draws.kept = seed, {}, 0  # another seed (or none: fresh entropy) draws anew
 
     def run(b: int, pool: ThreadPoolExecutor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw block ``b`` and run it: its rows split among the pool's threads, or on this thread alone."""
@@ -242,9 +255,12 @@ def simulate(
             rng = np.random.default_rng(seeds[b])
             # Draw a whole block even when fewer samples are needed: the stream must not depend on `samples`.
             kept = (_local_ttcs(graph, slot, block, rng), rng.random((block, len(defense_nodes))))
-            if draws is not None and draws.kept + kept[0].nbytes + kept[1].nbytes <= draws.max_bytes:
-                draws.blocks[first_block + b] = kept
-                draws.kept += kept[0].nbytes + kept[1].nbytes
+            if draws is not None:
+                with draws.lock:
+                    fits = draws.kept + kept[0].nbytes + kept[1].nbytes <= draws.max_bytes
+                    if fits and first_block + b not in draws.blocks:
+                        draws.blocks[first_block + b] = kept
+                        draws.kept += kept[0].nbytes + kept[1].nbytes
         local = kept[0][:size]
         enabled = (kept[1] < defense_p)[:size]
         if rows is not None:
