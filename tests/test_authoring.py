@@ -291,8 +291,10 @@ def test_results_show_checks_horizons(tmp_path):
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"seed": -1}, "seed must be"), ({"samples": 0}, "samples must be"), ({"workers": 0}, "workers must be")],
-)
+    [({"seed": -1}, "seed must be"), ({"samples": 0}, "samples must be"), ({"workers": 0}, "workers must be"),
+     ({"bootstrap": -1}, "bootstrap must be"), ({"bootstrap": 10**9}, "bootstrap must be"),
+     ({"bootstrap": 2.5}, "bootstrap must be")],
+)  # fmt: skip
 def test_whatif_checks_its_options_as_a_library_function(options, message):
     graph, data = office_graph()
     entries = [graph.find(e) for e in data["entry_points"]]

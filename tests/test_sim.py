@@ -508,6 +508,14 @@ def test_whatif_takes_a_baseline_the_caller_already_ran_and_refuses_one_of_anoth
         graph, entries, targets, samples=500, seed=6, limit=6, workers=1
     )
     assert whatif(graph, entries, targets, samples=500, limit=2, baseline=base)["seed"] == 6
+    # Without the bootstrap (the demo shows no interval for the median's change) only those intervals go.
+    full = whatif(graph, entries, targets, samples=500, seed=6, limit=3, baseline=base)
+    bare = whatif(graph, entries, targets, samples=500, seed=6, limit=3, baseline=base, bootstrap=0)
+    intervals = [t.pop("median_increase_ci") for r in full["defenses"] for t in r["targets"].values()]
+    assert any(intervals) and {
+        t.pop("median_increase_ci") for r in bare["defenses"] for t in r["targets"].values()
+    } == {None}
+    assert bare == full
     unpathed = simulate(graph, entries, targets, samples=500, seed=6)
     for other, message in [
         (base, "seed 6, not 7"),

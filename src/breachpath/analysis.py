@@ -281,6 +281,9 @@ def _median(times: np.ndarray) -> float | None:
     return float(np.median(finite)) if finite.size else None
 
 
+#: The most resamples :func:`whatif`'s paired bootstrap takes (each is a pass over every sample of every target).
+MAX_BOOTSTRAP = 100_000
+
 #: How :func:`whatif` ranks defenses; shown as is by the CLI table, the demo and the HTML report.
 WHATIF_RANKING = "mean ΔP over the targets, then mean increase of the median TTC"
 
@@ -399,7 +402,7 @@ def _enabled_summary(
         median_before, median_after = _median(before), _median(after)
         delta = None if median_before is None or median_after is None else median_after - median_before
         interval = None
-        if delta is not None:
+        if delta is not None and picks.rows:
             if j not in boot_before:  # the baseline's resampled medians: the same for every defense
                 boot_before[j] = picks.medians(before)
             # When no sample moved, every resample's median is the baseline's: no need to take them again.
@@ -450,7 +453,8 @@ def whatif(
     Without a list, the candidates are the defenses that lie on the baseline's attack paths: enabling any other
     cannot change a sample's result, since its path stays open. The interval for Δp is a Wilson interval on the
     share of samples that the defense saves (it can only save, never add); the one for Δmedian is a paired
-    bootstrap (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13).
+    bootstrap (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13) of ``bootstrap`` resamples;
+    ``bootstrap=0`` leaves it out (``median_increase_ci`` is None) for a caller that does not show it.
 
     ``progress(done, total)`` counts samples over all runs (the total is settled once the baseline has named
     the candidates).
@@ -472,6 +476,8 @@ def whatif(
     check_workers(workers, "workers")
     if defenses is None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InputError(f"limit must be at least 1 (defenses to try), not {limit!r}")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or not 0 <= bootstrap <= MAX_BOOTSTRAP:
+        raise InputError(f"bootstrap must be 0 to {MAX_BOOTSTRAP:,} resamples, not {bootstrap!r}")
     warnings = []
     for node in defenses or []:
         if graph.kind[node] != 2:
