@@ -523,6 +523,11 @@ def whatif(
     runs[0] = 1 + len(defenses)
     affected = _samples_through(base, defenses)
 
+    # The runs are independent (each its own copy of the probabilities, the same kept draws), so they go side by
+    # side, a thread each; with fewer runs than threads, each run splits its blocks among the spare ones.
+    threads = thread_count(workers)
+    side_by_side = max(1, min(threads, len(defenses)))
+
     def enabled_run(index: int, node: int) -> Simulation:
         """The baseline's samples that can change (those whose paths pass through the defense; see
         _samples_through) run again with the defense on for sure."""
@@ -530,7 +535,7 @@ def whatif(
         defense_p[node] = 1.0
         rows = affected[node]
         run = simulate(
-            graph, entries, targets, samples=samples, seed=seed, workers=1, rows=rows,
+            graph, entries, targets, samples=samples, seed=seed, workers=threads // side_by_side, rows=rows,
             progress=run_progress(index, len(rows)), draws=draws, defense_p=defense_p,
         )  # fmt: skip
         if progress is not None:  # the run is done, even one with no sample to re-run
@@ -540,9 +545,8 @@ def whatif(
     picks = _BootstrapPicks(seed, bootstrap, samples)
     boot_before: dict[int, np.ndarray] = {}
     results = []
-    # The runs are independent (each its own copy of the probabilities, the same kept draws), so they go side by
-    # side, one per thread, while this thread summarises those done, in order: the same numbers for any workers.
-    pool = ThreadPoolExecutor(thread_count(workers))
+    # This thread summarises the runs done, in order: the same numbers for any workers.
+    pool = ThreadPoolExecutor(side_by_side)
     try:
         pending = [pool.submit(enabled_run, index, node) for index, node in enumerate(defenses, start=1)]
         for node, future in zip(defenses, pending, strict=True):
