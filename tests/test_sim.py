@@ -552,3 +552,9 @@ def test_kept_draws_give_what_drawing_again_gives_with_any_defense_probabilities
     assert np.array_equal(kept.times, fresh.times)
     other = simulate(graph, entries, targets, samples=600, seed=5, draws=draws)
     assert draws.seed == 5 and np.array_equal(other.times, simulate(graph, entries, targets, samples=600, seed=5).times)
+    # A run's own probabilities (what-if runs share the graph) are those the graph would hold.
+    own = graph.defense_p.copy()
+    own[defense] = 0.5
+    assert np.array_equal(simulate(graph, entries, targets, samples=600, seed=4, defense_p=own).times, kept.times)
+    with pytest.raises(ValueError, match="one probability per node"):
+        simulate(graph, entries, targets, samples=600, seed=4, defense_p=own[:3])

@@ -1139,7 +1139,7 @@ def simulate_command(
     summary = _results_json(result.names, result.times, len(target_nodes), samples, seed, horizons)
     _write_outputs(
         graph, spec, result, source, entry_nodes, len(target_nodes), db, navigator, attack_flow, report, workers,
-        also=saved,
+        also=saved, fresh=True,
     )  # fmt: skip
     if save is not None:
         _err(f"saved the results to {save}")
@@ -1294,9 +1294,10 @@ def _print_demo(result: dict) -> None:
 
 def _write_outputs(graph, spec, result, source: Path, entries: list[int], targets: int, db, navigator: Path | None,
                    attack_flow: Path | None, report: Path | None, workers: int | None,
-                   also: dict[Path, bytes] | None = None) -> None:  # fmt: skip
+                   also: dict[Path, bytes] | None = None, fresh: bool = False) -> None:  # fmt: skip
     """The shareable outputs of a simulation: Navigator layer, Attack Flow bundle, HTML report, and ``also`` (saved
-    results): all of them or none."""
+    results): all of them or none. ``fresh``: ``result`` was just simulated on ``graph`` (not read back from a
+    file), so the report's what-if may take it as its baseline."""
     from breachpath.demo import technique_names
     from breachpath.fileio import write_outputs
     from breachpath.kb.store import default_db_path
@@ -1326,8 +1327,9 @@ def _write_outputs(graph, spec, result, source: Path, entries: list[int], target
         from breachpath.langs import ATTACKLANG, ESTIMATES_DIR
         from breachpath.report import estimate_summaries, render_html, report_data
 
-        # The run itself is the what-if's baseline when it is one (its seed known, the targets alone, their paths).
-        whole = result.seed is not None and len(result.nodes) == targets and result.path_targets >= targets
+        # A run just made is the what-if's baseline when it is one (its seed known, the targets alone, their paths);
+        # saved results are not: the scenario may have changed since.
+        whole = fresh and result.seed is not None and len(result.nodes) == targets and result.path_targets >= targets
         with _progress("what-if for the report", result.samples) as update:
             tried = whatif(
                 graph, entries, [int(n) for n in result.nodes[:targets]], samples=result.samples, seed=result.seed,
