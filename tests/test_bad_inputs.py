@@ -47,6 +47,13 @@ MAL_DEEP = (
 )
 
 
+# A language whose one timed step cites an estimate file beside it.
+MAL_TIMED = (
+    '#id: "x"\n#version: "1.0.0"\ncategory C {\n  asset A {\n    | s [Exponential(1)]\n'
+    '      modeler info: "TTC: estimate estimates/T1.yaml (One): Exponential(1)."\n  }\n}\n'
+)
+
+
 def _npy() -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.zeros((3, 2), dtype=np.float32))
@@ -225,7 +232,22 @@ CASES = [
         {"s.yml": SCENARIO},
         "{d}/no/such/layer.json",
     ),
-]
+    # `evidence coverage` reads the language and the estimate files beside it: each may be broken or not a file.
+    Case("coverage-language-is-a-fifo", ["evidence", "coverage", "--lang", "{d}/l.mal"], {"l.mal": "fifo"},
+         "{d}/l.mal"),
+    Case(
+        "coverage-estimate-is-a-fifo",
+        ["evidence", "coverage", "--lang", "{d}/l.mal"],
+        {"l.mal": MAL_TIMED, "estimates": "dir", "estimates/T1.yaml": "fifo"},
+        "{d}/estimates/T1.yaml",
+    ),
+    Case(
+        "coverage-estimate-alias-bomb",
+        ["evidence", "coverage", "--lang", "{d}/l.mal"],
+        {"l.mal": MAL_TIMED, "estimates": "dir", "estimates/T1.yaml": billion_laughs()},
+        "{d}/estimates/T1.yaml",
+    ),
+]  # fmt: skip
 
 
 def _limit_memory() -> None:
@@ -235,7 +257,9 @@ def _limit_memory() -> None:
 def _lay_out(directory: Path, files: dict[str, str | bytes]) -> None:
     for name, text in files.items():
         path = directory / name
-        if isinstance(text, bytes):
+        if text == "dir":
+            path.mkdir()
+        elif isinstance(text, bytes):
             path.write_bytes(text)
         elif text == "fifo":
             os.mkfifo(path)

@@ -549,6 +549,79 @@ def evidence_show(
         _markdown(render_estimate(page))
 
 
+@evidence_app.command("coverage")
+def evidence_coverage(
+    lang: Annotated[Path, typer.Option("--lang", help=f"The language ({LANGUAGES}).")] = Path("attacklang"),
+    examples: Annotated[
+        bool,
+        typer.Option(
+            "--examples/--no-examples",
+            help="Count each row's share of the example systems' attack paths (built-in attacklang only).",
+        ),
+    ] = True,
+    samples: Annotated[int, typer.Option("--samples", "-n", help="Samples per example for the path shares.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the example runs.")] = 2026,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """Where the language's numbers come from: per estimate or default, its steps, findings and sources, and how
+    often it lies on the examples' attack paths."""
+    from breachpath.coverage import coverage
+    from breachpath.demo import list_examples
+    from breachpath.langs import ATTACKLANG
+    from breachpath.scenario import check_samples, check_seed
+
+    check_samples(samples, "--samples")
+    check_seed(seed, "--seed")
+    spec = _language(lang)
+    # The examples are written in the built-in attacklang: their paths say nothing about another language.
+    builtin = any(Path(f).resolve() == ATTACKLANG for f in spec.files)
+    names = list_examples() if examples and builtin else []
+    with _progress("simulating the examples", len(names)) as update:
+        result = coverage(spec, names, samples=samples, seed=seed, progress=update)
+    if fmt is ListFormat.json:
+        _json(result)
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    summary = result["summary"]
+    shares = bool(result["examples"])
+    language = result["language"]
+    named = f"{language.get('id', '')} {language.get('version', '')}".strip() or Path(str(language["file"])).name
+    table = Table(title=f"Evidence coverage of {escape(named)}")
+    columns = ["id", "number", "source", "value", "findings", "sources", "steps"] + (["on paths"] if shares else [])
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in result["rows"]:
+        value = row["value"] if isinstance(row["value"], str) else f"{row['value']:.2%}"
+        source = row["source"] + (" (file missing)" if row["missing"] else "")
+        cells = [escape(row["id"]), row["what"], source, escape(str(value)), str(row["findings"]),
+                 str(row["sources"]), str(len(row["steps"]))]  # fmt: skip
+        table.add_row(*cells, *([f"{row['on_paths']:.0%}"] if shares else []))
+    console = Console()
+    console.print(table)
+    kinds = "; ".join(
+        f"{what}: {counts['estimate']['rows']} estimates ({counts['estimate']['steps']} steps), "
+        f"{counts['default']['rows']} defaults ({counts['default']['steps']} steps)"
+        + (f", {counts['unstated']['rows']} unstated" if counts["unstated"]["rows"] else "")
+        for what, counts in summary["by_kind"].items()
+    )
+    console.print(
+        f"{summary['estimates_with_findings']} of the estimates this language uses have findings (target "
+        f"{summary['target']}); its catalog holds {summary['catalog_files']} files, "
+        f"{summary['catalog_files_with_findings']} with findings. {kinds}."
+        + (f" Cited but missing: {', '.join(summary['missing'])}." if summary["missing"] else "")
+        + (
+            f" On paths: share of the successful attack paths of {', '.join(result['examples'])} "
+            f"({result['samples']:,} samples each, seed {result['seed']}) that hold one of the row's steps."
+            if shares
+            else ""
+        ),
+        highlight=False,
+    )
+
+
 @evidence_app.command("list")
 def evidence_list(
     catalog: CatalogOption = None,

@@ -25,10 +25,10 @@ def load_catalog(directory: Path | None = None) -> list[Estimate]:
     """Every estimate in ``directory`` (``*.yaml``/``*.yml``), in file-name order; the first bad file is an error
     (a FIFO, device or directory named ``*.yaml`` included: :func:`~breachpath.fileio.read_text` refuses it)."""
     directory = Path(directory) if directory else default_catalog_dir()
-    return [read_estimate(path) for path in _estimate_files(directory)]
+    return [read_estimate(path) for path in estimate_files(directory)]
 
 
-def _estimate_files(directory: Path) -> list[Path]:
+def estimate_files(directory: Path) -> list[Path]:
     """The ``*.yaml``/``*.yml`` entries of a catalog directory, sorted; one-line errors for a missing directory, a
     file given as one, or a directory that cannot be listed."""
     if not directory.exists():
