@@ -141,7 +141,7 @@ def test_every_estimate_file_parses_and_follows_from_its_findings(estimates):
     for attack_id, estimate in estimates.items():
         dist = parse(estimate.result)
         if estimate.combine == "beta-pooled":
-            pooled = beta_pooled(estimate.findings)
+            pooled = beta_pooled(estimate.findings, estimate.effective_sample_size)  # as the generator pools
             expected = pooled["mean"] if pooled else 0.5  # no findings: the Beta(1, 1) prior's mean
             assert dist.success_probability() == pytest.approx(expected, abs=5e-5), attack_id
             if pooled:

@@ -160,8 +160,9 @@ def test_techniques_show_the_ttc_drawn_and_fill_evidence_gaps_from_the_knowledge
 
     catalog = tmp_path / "catalog"
     catalog.mkdir()
-    (catalog / "T1021.yaml").write_text(
-        "name: Remote Services\nattack_id: T1021\nstep: remoteServices\nresult: Bernoulli(0.3)*Exponential(2)\n"
+    (catalog / "T1210.yaml").write_text(
+        "name: Exploitation of Remote Services\nattack_id: T1210\nstep: remoteExploitation\n"
+        "result: Bernoulli(0.3)*Exponential(2)\n"
         "findings:\n- source: A survey\n  url: https://example.org/survey\n  measure: success\n  count: 3\n"
         "  denominator: 10\n"
     )
@@ -176,8 +177,8 @@ def test_techniques_show_the_ttc_drawn_and_fill_evidence_gaps_from_the_knowledge
         "Exponential(24) + Bernoulli(0.5) * Exponential(2)"
     ]
     assert all(t["ttc"] for t in data["techniques"])
-    remote = by_id["T1021"]["estimate"]
+    remote = by_id["T1210"]["estimate"]  # on the paths, and the language has no estimate of it
     assert remote["catalog"] == "knowledge base" and remote["result"] == "Bernoulli(0.3)*Exponential(2)"
     assert remote["sources"] == [{"source": "A survey", "url": "https://example.org/survey"}]
     assert by_id["T1190"]["estimate"]["catalog"] == "language"  # the language's own estimate comes first
-    assert "(knowledge base, remoteServices)" in html
+    assert "(knowledge base, remoteExploitation)" in html
