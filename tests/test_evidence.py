@@ -109,6 +109,27 @@ def test_rate_written_as_a_mean_is_caught(tmp_path):
     assert result["recomputed"] == "Exponential(1)"
 
 
+TIMED = "name: x\nresult: Exponential(50)\nfindings:\n  - {{source: s, measure: m, {}}}\n"
+
+
+def test_a_time_finding_says_how_long_and_which_statistic_and_is_never_pooled_as_a_share(tmp_path):
+    path = tmp_path / "T1021.yaml"
+    path.write_text(
+        "name: Remote Services\nresult: Exponential(50)\nattack_id: T1021\nfindings:\n"
+        "  - {source: CrowdStrike, measure: average eCrime breakout time, days: 0.02014, statistic: mean, year: 2026}\n"
+        "  - {source: Fastest, measure: fastest breakout, days: 0.0003125, statistic: minimum}\n"
+    )
+    estimate = read_estimate(path)
+    slow, fast = estimate.findings
+    assert (slow.days, slow.statistic, slow.proportion) == (0.02014, "mean", None)
+    assert slow.value_text() == "29 minutes (mean)" and fast.value_text() == "27 seconds (minimum)"
+    assert beta_pooled(estimate.findings) is None and mean_of(estimate.findings) is None
+    write_estimate(estimate, tmp_path / "again.yaml")
+    assert read_estimate(tmp_path / "again.yaml") == estimate
+    page = render_estimate(estimate_page(estimate))
+    assert "29 minutes (mean)" in page and "27 seconds (minimum)" in page
+
+
 def test_estimates_round_trip_through_yaml(tmp_path, imported):
     _, estimate = next((n, e) for n, e in imported[0] if n.file == "webService.md")
     path = tmp_path / "T1102.yaml"
@@ -127,6 +148,14 @@ def test_estimates_round_trip_through_yaml(tmp_path, imported):
         ),
         ("name: x\nresult: Bernoulli(0.5)\nunknown: 1\n", "unknown field"),
         ("- just\n- a list\n", "expected a mapping"),
+        # A time: days above 0 with the statistic it is; never beside a share.
+        (TIMED.format("days: 0.02"), r"findings\[0\]: a time needs its statistic"),
+        (TIMED.format("days: 0.02, statistic: average"), r"findings\[0\]: a time needs its statistic"),
+        (TIMED.format("days: 0, statistic: mean"), r"findings\[0\]: days must be a number of days above 0"),
+        (TIMED.format("days: .inf, statistic: mean"), r"findings\[0\]: days must be"),
+        (TIMED.format("days: 1e9, statistic: mean"), r"findings\[0\]: days must be"),
+        (TIMED.format("statistic: mean"), r"findings\[0\]: days must be"),
+        (TIMED.format("days: 0.02, statistic: mean, percent: 40"), r"findings\[0\]: a finding holds one value"),
     ],
 )
 def test_malformed_estimate_files_fail_with_position(tmp_path, content, message):

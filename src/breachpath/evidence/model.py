@@ -34,14 +34,23 @@ MAX_DENOMINATOR = 10**12
 #: Only these become links (a ``javascript:`` or ``data:`` URL in a report or page would run or leak).
 LINK_SCHEMES = ("http", "https")
 _FINDING_FIELDS = frozenset(
-    ("source", "measure", "url", "year", "percent", "count", "denominator", "effective_sample_size", "note")
-)
+    (
+        "source", "measure", "url", "year", "percent", "count", "denominator", "days", "statistic",
+        "effective_sample_size", "note",
+    )
+)  # fmt: skip
+#: What a time finding's ``days`` is of the times the source measured.
+STATISTICS = ("mean", "median", "minimum", "maximum")
+MAX_DAYS = 1e6  # about 2,700 years: far above any time a source reports
 _SHORT_FIELDS = ("name", "result", "attack_id", "kind", "step", "combine", "derived_from")
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One figure from one source: a percentage, or a count out of a denominator."""
+    """One figure from one source: a share (a percentage, or a count out of a denominator), or a time in days with
+    the statistic it is of the times measured (a mean, a median, the fastest…). Only shares can be pooled into a
+    success probability; times say how long a step takes (an estimate's TTC rationale fits its distribution to
+    them)."""
 
     source: str
     measure: str
@@ -50,6 +59,8 @@ class Finding:
     percent: float | None = None
     count: int | None = None
     denominator: int | None = None
+    days: float | None = None
+    statistic: str | None = None
     effective_sample_size: float | None = None
     note: str = ""
 
@@ -60,6 +71,8 @@ class Finding:
         return None if self.percent is None else self.percent / 100
 
     def value_text(self) -> str:
+        if self.days is not None:
+            return f"{duration_text(self.days)} ({self.statistic})"
         if self.count is not None and self.denominator:
             return f"{self.count}/{self.denominator} ({100 * self.count / self.denominator:.2f}%)"
         return f"{self.percent:g}%" if self.percent is not None else "no figure"
@@ -184,9 +197,20 @@ def _kind(value: object) -> str:
     return names.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
 
 
+def duration_text(days: float) -> str:
+    """A time for people: ``29 minutes``, ``3.4 hours``, ``11 days``."""
+    for unit, size in (("days", 1.0), ("hours", 1 / 24), ("minutes", 1 / 1440)):
+        if days >= size or unit == "minutes":
+            value = days / size
+            if unit == "minutes" and value < 1:
+                return f"{days * 86400:.3g} seconds"
+            return f"{value:.3g} {unit}"
+    raise AssertionError("unreachable")
+
+
 def _finding(item: object, fail) -> Finding:
     if not isinstance(item, dict):
-        raise fail("expected a mapping with source, measure, percent or count/denominator")
+        raise fail("expected a mapping with source, measure, and percent, count/denominator or days")
     for key in item:
         if key not in _FINDING_FIELDS:
             raise fail(f"{_shown(key)} is not a field of a finding (known: {', '.join(sorted(_FINDING_FIELDS))})")
@@ -204,8 +228,16 @@ def _finding(item: object, fail) -> Finding:
     if isinstance(note, str) and len(note) > MAX_LONG_TEXT:
         raise fail(f"note is longer than {MAX_LONG_TEXT:,} characters")
     percent, count, denominator = item.get("percent"), item.get("count"), item.get("denominator")
-    if percent is None and count is None:
-        raise fail("needs a value: percent, or count and denominator")
+    days, statistic = item.get("days"), item.get("statistic")
+    if days is not None or statistic is not None:
+        if percent is not None or count is not None or denominator is not None:
+            raise fail("a finding holds one value: a share (percent, or count and denominator) or a time (days)")
+        if not _number(days) or not 0 < days <= MAX_DAYS:
+            raise fail(f"days must be a number of days above 0 and at most {MAX_DAYS:.0e}, not {_shown(days)}")
+        if statistic not in STATISTICS:
+            raise fail(f"a time needs its statistic: one of {', '.join(STATISTICS)}, not {_shown(statistic)}")
+    elif percent is None and count is None:
+        raise fail("needs a value: percent, count and denominator, or days (a time) with its statistic")
     if percent is not None and (not _number(percent) or not 0 <= percent <= 100):
         raise fail(f"percent must be a number in [0, 100], not {_shown(percent)}")
     if (count is not None or denominator is not None) and (
@@ -231,6 +263,8 @@ def _finding(item: object, fail) -> Finding:
         percent=None if percent is None else float(percent),
         count=count,
         denominator=denominator,
+        days=None if days is None else float(days),
+        statistic=statistic,
         effective_sample_size=None if ess is None else float(ess),
         note=note or "",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from breachpath.evidence.model import Estimate, is_link
+from breachpath.evidence.model import Estimate, duration_text, is_link
 from breachpath.evidence.pool import beta_pooled, mean_of, measure_warnings
 
 
@@ -95,7 +95,9 @@ def render_estimate(page: dict) -> str:
         lines.append("Not given.")
     lines += ["", "## Findings"]
     for f in page.get("findings", []):
-        if f.get("count") is not None:
+        if f.get("days") is not None:
+            value = f"{duration_text(f['days'])} ({f.get('statistic')})"
+        elif f.get("count") is not None:
             value = f"{f['count']} out of {f['denominator']} = {_percent(f['proportion'])}"
         else:
             value = f"{f.get('percent'):g}%"
