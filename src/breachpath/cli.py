@@ -565,8 +565,8 @@ def evidence_coverage(
 ) -> None:
     """Where the language's numbers come from: per estimate or default, its steps, findings and sources, and how
     often it lies on the examples' attack paths."""
-    from breachpath.coverage import coverage
     from breachpath.demo import list_examples
+    from breachpath.evidence_coverage import coverage
     from breachpath.langs import ATTACKLANG
     from breachpath.scenario import check_samples, check_seed
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from breachpath.coverage import coverage, coverage_rows, gate_id, path_shares
+from breachpath.evidence_coverage import coverage, coverage_rows, gate_id, path_shares
 from breachpath.lang import compile_file
 from breachpath.lang.provenance import ttc_provenance
 from breachpath.langs import ATTACKLANG, ESTIMATES_DIR

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from breachpath.dist import parse
 from breachpath.errors import InputError
 from breachpath.evidence.catalog import estimate_files
 from breachpath.evidence.model import Estimate, read_estimate
@@ -33,6 +34,13 @@ TARGET_ESTIMATES = 60
 # mitigation's defense step carries its id, a D3FEND one spells it: d3CFPChangeDefaultPassword is D3-CFP.
 _D3FEND = re.compile(r"^d3([A-Z0-9]+?)(?=[A-Z][a-z])")
 _SOURCE = re.compile(r"^estimates/(?P<stem>[A-Za-z0-9][A-Za-z0-9._-]*)\.ya?ml$")
+
+
+def defense_of(defeat: str) -> str:
+    """The defense step a gate's defeat step belongs to: ``defeatM1032…`` → ``m1032…`` (the naming of
+    :func:`breachpath.langs.generate.gate_steps`)."""
+    name = defeat.removeprefix("defeat")
+    return name[:1].lower() + name[1:]
 
 
 def gate_id(defense: str, attack_ids: list[str]) -> str:
@@ -82,8 +90,7 @@ def coverage_rows(spec: LanguageSpec, catalog: dict[str, Estimate] | None = None
             gate = name.startswith("defeat") and step.ttc.startswith("Bernoulli")
             label = found["tactic"]
             if gate:
-                defense = name.removeprefix("defeat")
-                defense = defense[:1].lower() + defense[1:]
+                defense = defense_of(name)
                 attack_ids = steps[defense].attack_ids if defense in steps else []
                 key = gate_id(defense, attack_ids)
                 # "Multi-factor Authentication, https://attack.mitre.org/mitigations/M1032/"
@@ -108,9 +115,8 @@ def _row(
     stem = _stem(found["source"]) if found["kind"] == "estimate" else None
     estimate = catalog.get(stem) if stem else None
     findings = estimate.findings if estimate else ()
-    value: str | float = ttc
-    if gate and (p := re.fullmatch(r"Bernoulli\((?P<p>[0-9.eE+-]+)\)", ttc.replace(" ", ""))):
-        value = round(1 - float(p["p"]), 4)
+    # A gate is defeated with probability 1 − effectiveness.
+    value: str | float = round(1 - parse(ttc).success_probability(), 4) if gate else ttc
     return {
         "id": key,
         "what": what,
@@ -155,8 +161,7 @@ def path_shares(
         for step in row["steps"]:
             if row["what"] == "defense effectiveness":
                 asset, name = step.split(".", 1)
-                defense = name.removeprefix("defeat")
-                step = f"{asset}.{defense[:1].lower()}{defense[1:]}"
+                step = f"{asset}.{defense_of(name)}"
             owner[step] = f"{row['what']}|{row['id']}"
     keys = sorted(set(owner.values()))
     index = {key: i for i, key in enumerate(keys)}
