@@ -1101,6 +1101,33 @@ def _print_results(result: dict) -> None:
     Console().print(table)
 
 
+def _print_uncertainty(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def span(pair, pattern: str = "{:.3g}") -> str:
+        if pair is None:
+            return "—"
+        return "[" + ", ".join("∞" if v is None else pattern.format(v) for v in pair) + "]"
+
+    level = f"{100 * result['level']:.0f}%"
+    table = Table(
+        title=f"Parameter uncertainty: {result['outer']} draws of every estimate × {result['samples']} samples "
+        f"(common random numbers), seed {result['seed']}",
+        caption=f"Sampling: 95% interval of today's run; parameters: {level} of the outer draws. Median TTC among "
+        "the samples that compromised the target (∞: a draw with none).",
+    )
+    for column in ("target", "P", "sampling", "parameters", "median TTC (days)", "sampling", "parameters"):
+        table.add_column(column, overflow="fold")
+    for name, t in result["targets"].items():
+        table.add_row(
+            name, f"{t['p']:.3f}", span(t["p_sampling_ci95"], "{:.3f}"), span(t["p_parameter_interval"], "{:.3f}"),
+            "—" if t["median"] is None else f"{t['median']:.3g}", span(t["median_sampling_ci95"]),
+            span(t["median_parameter_interval"]),
+        )  # fmt: skip
+    Console().print(table)
+
+
 @app.command("simulate")
 def simulate_command(
     source: SourceArgument,
@@ -1137,6 +1164,15 @@ def simulate_command(
         Path | None,
         typer.Option("--report", help="Write a self-contained HTML report (paths, curves, what-if, techniques)."),
     ] = None,
+    uncertainty: Annotated[
+        bool,
+        typer.Option(
+            "--uncertainty", help="Also carry the estimates' parameter uncertainty through (second-order Monte Carlo)."
+        ),
+    ] = False,
+    outer: Annotated[
+        int, typer.Option("--outer", help="Parameter draws for --uncertainty, each run on the same samples.")
+    ] = 100,
     catalog: CatalogOption = None,
     db: DbOption = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
@@ -1154,8 +1190,14 @@ def simulate_command(
     check_workers(workers)
     horizons = _parse_horizons(horizon)
     check_samples(max_samples, "--max-samples")  # even without --precision: a bad value is never silently ignored
+    if uncertainty:
+        from breachpath.uncertainty import check_outer
+
+        check_outer(outer)
     if precision is not None:
         check_precision(precision)
+        if uncertainty:
+            raise InputError("--uncertainty needs a fixed number of samples (not --precision)")
         if paths or navigator or attack_flow or report:
             raise InputError(
                 "--paths, --navigator, --attack-flow and --report need a fixed number of samples (not --precision)"
@@ -1176,8 +1218,10 @@ def simulate_command(
         seed = seed if seed is not None else scenario.seed
     if not targets and not all_steps:
         raise InputError("no targets: give --target asset:step (or targets in the scenario), or --all-steps")
-    if not targets and (save or paths or navigator or attack_flow or report):
-        raise InputError("--save, --paths, --navigator, --attack-flow and --report need targets (--target asset:step)")
+    if not targets and (save or paths or navigator or attack_flow or report or uncertainty):
+        raise InputError(
+            "--save, --paths, --navigator, --attack-flow, --report and --uncertainty need targets (--target asset:step)"
+        )
     samples = samples or 1000
     graph = build_graph(spec, model)
     warnings = apply_overrides(graph, defenses, ttc_overrides, catalog, origin=str(source) if scenario else None)
@@ -1210,9 +1254,19 @@ def simulate_command(
         scenario_path = source if scenario is not None else None
         saved[save] = results_bytes(result, len(target_nodes), graph.n_nodes, save, scenario_path)
     summary = _results_json(result.names, result.times, len(target_nodes), samples, seed, horizons)
+    spread = None
+    if uncertainty:
+        from breachpath.uncertainty import parameters, second_order
+
+        with _progress("parameter uncertainty", outer) as update:
+            spread = second_order(
+                graph, entry_nodes, target_nodes, parameters(spec, graph), outer=outer, samples=samples,
+                seed=seed if seed is not None else result.seed, horizons=horizons, workers=workers, progress=update,
+            )  # fmt: skip
+        summary["uncertainty"] = spread
     _write_outputs(
         graph, spec, result, source, entry_nodes, len(target_nodes), db, navigator, attack_flow, report, workers,
-        also=saved, fresh=True,
+        also=saved, fresh=True, uncertainty=spread,
     )  # fmt: skip
     if save is not None:
         _err(f"saved the results to {save}")
@@ -1230,6 +1284,8 @@ def simulate_command(
         _json(summary)
         return
     _print_results(summary)
+    if spread is not None:
+        _print_uncertainty(spread)
     if paths:
         lines = []
         for name, explained in summary["paths"].items():
@@ -1367,7 +1423,8 @@ def _print_demo(result: dict) -> None:
 
 def _write_outputs(graph, spec, result, source: Path, entries: list[int], targets: int, db, navigator: Path | None,
                    attack_flow: Path | None, report: Path | None, workers: int | None,
-                   also: dict[Path, bytes] | None = None, fresh: bool = False) -> None:  # fmt: skip
+                   also: dict[Path, bytes] | None = None, fresh: bool = False, uncertainty: dict | None = None,
+                   sensitivity: dict | None = None) -> None:  # fmt: skip
     """The shareable outputs of a simulation: Navigator layer, Attack Flow bundle, HTML report, and ``also`` (saved
     results): all of them or none. ``fresh``: ``result`` was just simulated on ``graph`` (not read back from a
     file), so the report's what-if may take it as its baseline."""
@@ -1419,7 +1476,7 @@ def _write_outputs(graph, spec, result, source: Path, entries: list[int], target
         }
         data = report_data(
             graph, result, name, names, entries, targets=targets, kb=kb, whatif=tried, estimates=estimates,
-            summary=summary, spec=spec,
+            summary=summary, spec=spec, uncertainty=uncertainty, sensitivity=sensitivity,
         )  # fmt: skip
         outputs[report] = render_html(data).encode()
         written.append(f"the report to {report}")
@@ -1509,6 +1566,115 @@ def whatif_command(
     console.print(
         f"Ranked by {result['ranking']}. Median TTC among the samples that compromised the target.", highlight=False
     )
+
+
+@app.command("sensitivity")
+def sensitivity_command(
+    scenario_path: Annotated[
+        Path, typer.Argument(metavar="SCENARIO", help="A scenario with entry points and targets.")
+    ],
+    samples: Annotated[int | None, typer.Option("--samples", "-n", help="Samples per run.")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed shared by every run (common random numbers).")
+    ] = None,
+    horizon: Annotated[
+        float | None, typer.Option("--horizon", help="Rank by P(compromise within this many days).")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", help="Rows to show per target.")] = 10,
+    workers: Annotated[int | None, typer.Option("--workers", help="Threads (default: all cores).")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the HTML report with a tornado chart per target.")
+    ] = None,
+    catalog: CatalogOption = None,
+    db: DbOption = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """What drives the risk: each estimate moved from its 5th to its 95th percentile, the others at their medians."""
+    from breachpath.graph import scenario_graph, unreachable_warnings
+    from breachpath.model import check_model
+    from breachpath.scenario import check_horizons, check_samples, check_seed, check_workers, read_scenario
+    from breachpath.uncertainty import parameters, sensitivity
+
+    if samples is not None:
+        check_samples(samples, "--samples")
+    check_seed(seed, "--seed")
+    check_workers(workers)
+    if horizon is not None:
+        check_horizons([horizon], "--horizon")
+    if top < 1:
+        raise InputError(f"--top must be at least 1, not {top}")
+    _check_outputs(report, inputs=(scenario_path,))
+    scenario = read_scenario(scenario_path)
+    if not scenario.targets or not scenario.entry_points:
+        raise InputError(f"{scenario_path}: sensitivity needs entry_points and targets")
+    spec = _language(scenario.lang)
+    check_model(scenario.model, spec, str(scenario_path))
+    graph, entries, targets, warnings = scenario_graph(spec, scenario, catalog)
+    _warn(warnings + unreachable_warnings(graph, entries, targets))
+    samples = samples or scenario.samples
+    seed = seed if seed is not None else scenario.seed
+    params = parameters(spec, graph)
+    if not params:
+        raise InputError(
+            f"{scenario.lang}: no step states where its number comes from (an estimate or a default in its modeler "
+            "info), so there is nothing to vary"
+        )
+    with _progress("sensitivity", len(params)) as update:
+        result = sensitivity(
+            graph, entries, targets, params, samples=samples, seed=seed, horizon=horizon, workers=workers,
+            progress=update,
+        )  # fmt: skip
+    result["warnings"] = warnings
+    if report is not None:
+        from breachpath.sim import simulate
+
+        with _progress("simulating for the report", samples) as update:
+            sim = simulate(
+                graph, entries, targets, samples=samples, seed=result["seed"], workers=workers, progress=update,
+                path_targets=len(targets),
+            )  # fmt: skip
+        _write_outputs(
+            graph, spec, sim, scenario_path, entries, len(targets), db, None, None, report, workers, fresh=True,
+            sensitivity=result,
+        )  # fmt: skip
+    if fmt is ListFormat.json:
+        _json(result)
+        return
+    _print_sensitivity(result, top)
+
+
+def _print_sensitivity(result: dict, top: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    what = f"P within {result['horizon']:g} d" if result["horizon"] is not None else "P(compromise)"
+    low, high = (f"p{100 * q:.0f}" for q in result["quantiles"])
+    for name in result["targets"]:
+        base = result["baseline"][name]
+        rows = sorted(result["parameters"], key=lambda r: -abs(r["effects"][name]["p_swing"]))
+        rows = [r for r in rows if r["effects"][name]["p_swing"] or r["effects"][name]["median_swing"]][:top]
+        median = "—" if base["median"] is None else f"{base['median']:.3g} d"
+        table = Table(title=f"{name}: {what} {base['p']:.3f}, median TTC {median} (every estimate at its median)")
+        for column in ("estimate", "source", "findings", f"{low} → {high}", f"{what} at {low} → {high}", "median TTC"):
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            e = r["effects"][name]
+            m_low, m_high = ("∞" if v is None else f"{v:.3g}" for v in (e["median_low"], e["median_high"]))
+            table.add_row(
+                r["label"], r["source"], str(r["findings"]), f"{r['low']:.3g} → {r['high']:.3g}",
+                f"{e['p_low']:.3f} → {e['p_high']:.3f} ({e['p_swing']:+.3f})", f"{m_low} → {m_high}",
+            )  # fmt: skip
+        console.print(table)
+        if rows:
+            lead = rows[0]
+            evidence = f"{lead['findings']} findings" if lead["findings"] else "no findings (a default)"
+            console.print(
+                f"Better data on {lead['id']} ({lead['name'] or lead['id']}; today {evidence}) would narrow "
+                f"{name} most.",
+                highlight=False,
+            )
+    console.print(f"{result['runs']} runs of {result['samples']} samples, seed {result['seed']}.", highlight=False)
 
 
 @app.command("report")

@@ -60,8 +60,11 @@ class Distribution:
 
     __slots__ = ()
 
-    # Subclasses implement _draw (values, failed) where values is None for "neutral" (a Bernoulli alone).
-    def _draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray | None]:
+    # Subclasses implement _draw (values, failed) where values is None for "neutral" (a Bernoulli alone). A
+    # Bernoulli appends its uniforms and p to ``uniforms`` when given (see sample_parts).
+    def _draw(
+        self, n: int, rng: np.random.Generator, uniforms: list | None = None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         raise NotImplementedError
 
     def _success(self) -> float:
@@ -82,6 +85,24 @@ class Distribution:
         if failed is not None:
             out[failed] = np.inf
         return out
+
+    def sample_parts(
+        self, n: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float | None]:
+        """``n`` draws taken apart, from the same random stream as :meth:`sample`: ``(times, failed, u, p)``.
+
+        ``times`` are the finite parts (before ∞ is set); when the expression has exactly one Bernoulli factor,
+        ``u`` holds its uniforms and ``p`` its probability (the sample failed where ``u >= p``) and ``failed`` is
+        all False; otherwise ``u`` and ``p`` are None and ``failed`` marks the failures. So a caller can redraw the
+        same samples with another success probability (``u >= p'``) or scale their times: common random numbers
+        for parameter uncertainty. ``times`` with ∞ where ``failed | (u >= p)`` is exactly :meth:`sample`."""
+        found: list = []
+        values, failed = self._draw(n, rng, found)
+        times = np.zeros(n) if values is None else np.asarray(values, dtype=np.float64)
+        if len(found) == 1:
+            u, p = found[0]
+            return times, np.zeros(n, dtype=bool), u, p
+        return times, np.zeros(n, dtype=bool) if failed is None else failed, None, None
 
     def success_probability(self) -> float:
         """Probability that the step can be completed at all (the product of its Bernoulli factors)."""
@@ -127,7 +148,7 @@ class Number(Distribution):
     value: float
     literal: str
 
-    def _draw(self, n, rng):
+    def _draw(self, n, rng, uniforms=None):
         return np.full(n, self.value), None
 
     def _success(self):
@@ -150,8 +171,8 @@ class Named(Distribution):
     name: str
     meaning: Distribution
 
-    def _draw(self, n, rng):
-        return self.meaning._draw(n, rng)
+    def _draw(self, n, rng, uniforms=None):
+        return self.meaning._draw(n, rng, uniforms)
 
     def _success(self):
         return self.meaning._success()
@@ -177,11 +198,14 @@ class Call(Distribution):
     def params(self) -> tuple[float, ...]:
         return tuple(a.value for a in self.args)  # type: ignore[attr-defined]
 
-    def _draw(self, n, rng):
+    def _draw(self, n, rng, uniforms=None):
         p = self.params
         name = self.name
         if name == "Bernoulli":
-            return None, rng.random(n) >= p[0]
+            u = rng.random(n)
+            if uniforms is not None:
+                uniforms.append((u, p[0]))
+            return None, u >= p[0]
         if name == "Exponential":
             return rng.standard_exponential(n) / p[0], None
         if name == "Gamma":
@@ -279,9 +303,9 @@ class BinaryOp(Distribution):
     left: Distribution
     right: Distribution
 
-    def _draw(self, n, rng):
-        lv, lf = self.left._draw(n, rng)
-        rv, rf = self.right._draw(n, rng)
+    def _draw(self, n, rng, uniforms=None):
+        lv, lf = self.left._draw(n, rng, uniforms)
+        rv, rf = self.right._draw(n, rng, uniforms)
         failed = lf if rf is None else rf if lf is None else (lf | rf)
         if lv is None and rv is None:
             return None, failed

@@ -24,6 +24,7 @@ from breachpath.dist import parse
 from breachpath.errors import InputError
 from breachpath.evidence.catalog import estimate_files
 from breachpath.evidence.model import Estimate, read_estimate
+from breachpath.graph import AttackGraph
 from breachpath.lang.provenance import ttc_provenance
 from breachpath.lang.spec import LanguageSpec
 
@@ -138,6 +139,21 @@ def _stem(source: str | None) -> str | None:
     return found["stem"] if found else None
 
 
+def row_of_nodes(spec: LanguageSpec, graph: AttackGraph, owner: dict[str, int]) -> np.ndarray:
+    """For each node of ``graph``, ``owner``'s value for the step (``"DeclaringAsset.step"``, the asset type that
+    declares it, as :func:`coverage_rows` lists steps), or -1. Looked up once per (asset type, step) pair, then
+    spread over the nodes."""
+    type_names, type_of_asset = np.unique(graph.asset_types, return_inverse=True)
+    pairs, pair_of = np.unique(np.stack([type_of_asset.ravel()[graph.asset], graph.step]), axis=1, return_inverse=True)
+    row_of_pair = np.full(pairs.shape[1], -1, dtype=np.int64)
+    for k, (type_code, step) in enumerate(pairs.T.tolist()):
+        asset_type, name = str(type_names[type_code]), str(graph.step_names[step])
+        declared = spec.steps(asset_type).get(name)
+        found = owner.get(f"{declared.asset}.{name}") if declared is not None else None
+        row_of_pair[k] = -1 if found is None else found
+    return row_of_pair[pair_of.ravel()]
+
+
 def path_shares(
     rows: list[dict],
     examples: list[str],
@@ -174,19 +190,7 @@ def path_shares(
         if not entries or not targets:
             continue
         sim = simulate(graph, entries, targets, samples=samples, seed=seed, path_targets=len(targets))
-        # Each graph step's row (-1: none), through the asset type that declares the step: looked up once per
-        # (asset type, step) pair, then spread over the nodes.
-        type_names, type_of_asset = np.unique(graph.asset_types, return_inverse=True)
-        pairs, pair_of = np.unique(
-            np.stack([type_of_asset.ravel()[graph.asset], graph.step]), axis=1, return_inverse=True
-        )
-        row_of_pair = np.full(pairs.shape[1], -1, dtype=np.int64)
-        for k, (type_code, step) in enumerate(pairs.T.tolist()):
-            asset_type, name = str(type_names[type_code]), str(graph.step_names[step])
-            declared = spec.steps(asset_type).get(name)
-            key = owner.get(f"{declared.asset}.{name}") if declared is not None else None
-            row_of_pair[k] = -1 if key is None else index[key]
-        row_of = row_of_pair[pair_of.ravel()]
+        row_of = row_of_nodes(spec, graph, {step: index[key] for step, key in owner.items()})
         for j in range(len(targets)):
             successful = np.flatnonzero(np.isfinite(sim.times[:, j]))
             nodes, path = path_steps(sim, successful, j)

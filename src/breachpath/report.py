@@ -39,6 +39,47 @@ def _cdf_points(times: np.ndarray, width: float, height: float, horizon: float) 
     return " ".join(f"{width * t / horizon:.1f},{height * (1 - p):.1f}" for t, p in zip(grid, share, strict=True))
 
 
+def _spread(target: dict | None, width: float, height: float, horizon: float) -> dict | None:
+    """A target's parameter-uncertainty band (:func:`breachpath.uncertainty.second_order`) as SVG polygon points on
+    the curve's axes, with its intervals; None without one. The band's grid may end before ``horizon``."""
+    if target is None:
+        return None
+    curve = target["curve"]
+    days = np.asarray(curve["days"])
+    keep = days <= horizon
+    x = width * days[keep] / horizon
+    upper = [f"{a:.1f},{height * (1 - p):.1f}" for a, p in zip(x, np.asarray(curve["high"])[keep], strict=True)]
+    lower = [f"{a:.1f},{height * (1 - p):.1f}" for a, p in zip(x, np.asarray(curve["low"])[keep], strict=True)]
+    return {
+        "band": " ".join(upper + lower[::-1]),
+        "p": target["p_parameter_interval"],
+        "median": target["median_parameter_interval"],
+    }
+
+
+#: Rows of a tornado chart.
+TORNADO_ROWS = 8
+
+
+def _tornado(result: dict | None, target: str) -> dict | None:
+    """The target's largest P swings of a sensitivity analysis, as bars on a 0–100% axis (x from 0 to 1)."""
+    if result is None or target not in result["targets"]:
+        return None
+    rows = sorted(result["parameters"], key=lambda r: -abs(r["effects"][target]["p_swing"]))
+    bars = []
+    for r in rows[:TORNADO_ROWS]:
+        e = r["effects"][target]
+        if not e["p_swing"]:
+            break  # sorted by |swing|: the rest move only the median (the JSON and the CLI table show them)
+        bars.append({
+            "label": r["label"], "name": r["name"], "findings": r["findings"], "publishers": r["publishers"],
+            "source": r["source"], "low": r["low"], "high": r["high"], "quantity": r["quantity"],
+            "p_low": e["p_low"], "p_high": e["p_high"], "left": min(e["p_low"], e["p_high"]),
+            "right": max(e["p_low"], e["p_high"]), "median_low": e["median_low"], "median_high": e["median_high"],
+        })  # fmt: skip
+    return {"baseline": result["baseline"][target]["p"], "bars": bars}
+
+
 def nice_axis(top: float, intervals: int = 4) -> float:
     """The smallest "nice" axis end (a tick step of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k) at or above ``top``,
     after Heckbert's nice numbers (Graphics Gems, 1990) with finer steps so little of the axis is wasted: ticks
@@ -144,9 +185,13 @@ def report_data(
     estimates: dict | None = None,
     summary: dict | None = None,
     spec=None,
+    uncertainty: dict | None = None,
+    sensitivity: dict | None = None,
 ) -> dict:
     """Everything the HTML report shows, as plain data. With the language (``spec``), each technique also says
-    where its steps' TTCs come from (:func:`ttc_sources`)."""
+    where its steps' TTCs come from (:func:`ttc_sources`). ``uncertainty`` (:func:`breachpath.uncertainty.second_order`)
+    adds a band of parameter uncertainty around each curve; ``sensitivity`` (:func:`breachpath.uncertainty.sensitivity`)
+    a tornado chart per target."""
     targets = sim.path_targets if targets is None else targets
     out_targets = []
     for j in range(targets):
@@ -159,6 +204,8 @@ def report_data(
             "cdf": _cdf_points(times, 520, 180, horizon), "cdf_ticks": [_tick(horizon * k / 4) for k in range(5)],
             "diagram": path_diagram(graph, sim, j, names, kb),
             "chokepoints": chokepoints(graph, sim, j, entries)[:5],
+            "spread": _spread((uncertainty or {}).get("targets", {}).get(sim.names[j]), 520, 180, horizon),
+            "tornado": _tornado(sensitivity, sim.names[j]),
         })  # fmt: skip
     shares = path_shares(graph, sim, targets)
     countermeasures = {}
@@ -189,6 +236,11 @@ def report_data(
         "defense_ranking": (whatif or {}).get("ranking", WHATIF_RANKING),
         "d3fend_loaded": bool(countermeasures) or (kb is not None and getattr(kb, "has_d3fend", lambda: False)()),
         "kb": kb is not None, "ttc_provenance": spec is not None,
+        "uncertainty": None if uncertainty is None else {k: uncertainty[k] for k in ("outer", "samples", "level")},
+        "sensitivity": None if sensitivity is None else {
+            "samples": sensitivity["samples"], "horizon": sensitivity["horizon"], "quantiles": sensitivity["quantiles"],
+            "runs": sensitivity["runs"],
+        },
     }  # fmt: skip
 
 
@@ -274,4 +326,6 @@ def render_html(data: dict) -> str:
     # `url is link`: only http(s) URLs from estimate files become links (javascript: and data: stay text), whatever
     # the CSP does.
     env.tests["link"] = is_link
+    env.globals["pct"] = lambda v: "—" if v is None else f"{100 * v:.1f}"
+    env.globals["days"] = lambda v: "∞" if v is None else f"{v:.3g}"
     return env.get_template("report.html.j2").render(**data)

@@ -148,6 +148,60 @@ def _local_ttcs(graph: AttackGraph, slot: np.ndarray, block: int, rng: np.random
     return local
 
 
+def _local_parts(
+    graph: AttackGraph, slot: np.ndarray, block: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The draws of :func:`_local_ttcs` (the same stream) taken apart (:meth:`Distribution.sample_parts`):
+    (block, timed steps) finite times, failures, and the uniforms of each step's single Bernoulli factor (NaN
+    where it has none or several), with each column's Bernoulli probability (NaN: none)."""
+    counts = np.bincount(graph.ttc[graph.ttc >= 0], minlength=len(graph.ttc_texts))
+    width = int(counts.sum())
+    times, failed = np.empty((block, width)), np.zeros((block, width), dtype=bool)
+    uniforms, p = np.full((block, width), np.nan), np.full(width, np.nan)
+    start = 0
+    for text, count in zip(graph.ttc_texts, counts.tolist(), strict=True):
+        if count:
+            part_t, part_f, part_u, part_p = parse(str(text)).sample_parts(block * count, rng)
+            cols = slice(start, start + count)
+            times[:, cols], failed[:, cols] = part_t.reshape(block, count), part_f.reshape(block, count)
+            if part_u is not None:
+                uniforms[:, cols], p[cols] = part_u.reshape(block, count), part_p
+            start += count
+    return times, failed, uniforms, p
+
+
+@dataclass(frozen=True)
+class TTCVariation:
+    """Other values of the steps' TTC parameters for one run, on the same random draws (common random numbers):
+    ``probability`` (one per node; NaN keeps the TTC's own) replaces the success probability of a step whose TTC
+    has exactly one Bernoulli factor (a sample fails where its uniform is ≥ the probability); ``time_factor``
+    (one per node; 1 keeps it) multiplies the step's drawn time. The TTC's own values give exactly the run
+    without a variation."""
+
+    probability: np.ndarray
+    time_factor: np.ndarray
+
+    def columns(self, graph: AttackGraph, slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The probabilities and factors in the columns of the local-TTC matrix (:func:`ttc_slots`)."""
+        if np.shape(self.probability) != (graph.n_nodes,) or np.shape(self.time_factor) != (graph.n_nodes,):
+            raise ValueError("a TTCVariation holds one probability and one time factor per node of the graph")
+        timed = np.flatnonzero(slot >= 0)
+        order = np.empty(len(timed), dtype=np.int64)
+        order[slot[timed]] = timed
+        return np.asarray(self.probability, dtype=np.float64)[order], np.asarray(self.time_factor)[order]
+
+
+def _varied(parts: tuple, probability: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """Local TTCs from drawn parts (:func:`_local_parts`) with each column's probability and time factor."""
+    times, failed, uniforms, p = parts
+    p = np.where(np.isnan(probability), p, probability)
+    with np.errstate(invalid="ignore"):
+        local = times * factor
+        local[failed | (uniforms >= p)] = np.inf
+    np.maximum(local, 0.0, out=local)
+    return local
+
+
 def _allocate(shape: tuple[int, int], dtype: type, what: str) -> np.ndarray:
     """A zeroed result array, or an :class:`InputError` saying how much memory the run asked for: 10^8 samples of
     every step (--all-steps) wanted 86 GiB and ended in a MemoryError traceback."""
@@ -176,8 +230,9 @@ class Draws:
 
     max_bytes: int = 4 * BLOCK_BYTES
     seed: int | None = None
-    blocks: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    blocks: dict[int, tuple] = field(default_factory=dict)
     kept: int = 0
+    parts: bool = False  # the blocks hold draws taken apart (runs with a TTCVariation), not local TTCs
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
@@ -195,6 +250,7 @@ def simulate(
     rows: np.ndarray | None = None,
     draws: Draws | None = None,
     defense_p: np.ndarray | None = None,
+    variation: TTCVariation | None = None,
 ) -> Simulation:
     """Run ``samples`` samples; return the compromise times of ``out_nodes`` (targets, or every step).
 
@@ -205,7 +261,9 @@ def simulate(
     run would (the same draws): the result holds them in that order (``samples`` is then their number). Blocks
     without any are not even drawn. With ``draws``, blocks drawn by an earlier call are taken from it (see
     :class:`Draws`). ``defense_p`` (one probability per node, as ``graph.defense_p``) replaces the graph's defense
-    probabilities for this run alone: what-if runs of several defenses share one graph."""
+    probabilities for this run alone: what-if runs of several defenses share one graph. ``variation`` gives the
+    steps' TTC parameters other values on the same draws (:class:`TTCVariation`): a ``draws`` object then keeps
+    the draws taken apart, so runs of many variations draw once."""
     check_samples(samples)
     check_seed(seed)
     check_workers(workers, "workers")
@@ -220,6 +278,9 @@ def simulate(
     exist_nodes = np.flatnonzero((graph.kind >= 3) & (graph.exists == 1))
     entry_arr = np.asarray(entries, dtype=np.int64)
     slot = ttc_slots(graph)
+    apart = variation is not None
+    if apart:
+        p_col, factor_col = variation.columns(graph, slot)
     sources = np.concatenate([entry_arr, defense_nodes, exist_nodes])
     kg = kernel_graph(graph, slot, defense_nodes[defense_p == 0], out_nodes, sources)
     k_entries, k_defenses, k_exists, k_out = (kg.new[v] for v in (entry_arr, defense_nodes, exist_nodes, out_nodes))
@@ -243,9 +304,9 @@ def simulate(
     path_parts: list[np.ndarray] = []  # per block: the recorded steps of its paths, back to back
     sequence = np.random.SeedSequence(seed)
     seeds = sequence.spawn(first_block + n_blocks)[first_block:]
-    if draws is not None and (draws.seed != seed or draws.seed is None):
-        with draws.lock:
-            draws.seed, draws.blocks, draws.kept = seed, {}, 0  # another seed (or none: fresh entropy) draws anew
+    if draws is not None and (draws.seed != seed or draws.seed is None or draws.parts != apart):
+        with draws.lock:  # another seed (or none: fresh entropy), or draws of the other form: draw anew
+            draws.seed, draws.blocks, draws.kept, draws.parts = seed, {}, 0, apart
 
     def run(b: int, pool: ThreadPoolExecutor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw block ``b`` and run it: its rows split among the pool's threads, or on this thread alone."""
@@ -254,14 +315,15 @@ def simulate(
         if kept is None:
             rng = np.random.default_rng(seeds[b])
             # Draw a whole block even when fewer samples are needed: the stream must not depend on `samples`.
-            kept = (_local_ttcs(graph, slot, block, rng), rng.random((block, len(defense_nodes))))
+            drawn = _local_parts(graph, slot, block, rng) if apart else _local_ttcs(graph, slot, block, rng)
+            kept = (drawn, rng.random((block, len(defense_nodes))))
             if draws is not None:
+                size_of = sum(a.nbytes for a in (drawn if apart else (drawn,))) + kept[1].nbytes
                 with draws.lock:
-                    fits = draws.kept + kept[0].nbytes + kept[1].nbytes <= draws.max_bytes
-                    if fits and first_block + b not in draws.blocks:
+                    if draws.kept + size_of <= draws.max_bytes and first_block + b not in draws.blocks:
                         draws.blocks[first_block + b] = kept
-                        draws.kept += kept[0].nbytes + kept[1].nbytes
-        local = kept[0][:size]
+                        draws.kept += size_of
+        local = (_varied(kept[0], p_col, factor_col) if apart else kept[0])[:size]
         enabled = (kept[1] < defense_p)[:size]
         if rows is not None:
             chosen = rows[starts[b] : starts[b + 1]] - b * block

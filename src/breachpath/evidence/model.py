@@ -95,6 +95,8 @@ class Estimate:
     effective_sample_size: float = DEFAULT_EFFECTIVE_SAMPLE_SIZE
     derived_from: str | None = None  # where the estimate came from (an imported note)
     problems: tuple[str, ...] = field(default=())
+    # 90% interval (days) of the step's mean time: how unsure the time is (issue 16's parameter uncertainty).
+    time_interval: tuple[float, float] | None = None
 
     @property
     def key(self) -> str:
@@ -107,6 +109,8 @@ class Estimate:
         data = asdict(self)
         data["findings"] = [{k: v for k, v in asdict(f).items() if v not in (None, "")} for f in self.findings]
         data["problems"] = list(self.problems)
+        if self.time_interval is not None:
+            data["time_interval"] = list(self.time_interval)
         return {k: v for k, v in data.items() if v not in (None, "", [], ())}
 
 
@@ -157,6 +161,16 @@ def estimate_from_dict(data: object, origin: str) -> Estimate:
         raise fail(
             "problems", f"more than {MAX_PROBLEMS:,} entries or an entry longer than {MAX_LONG_TEXT:,} characters"
         )
+    interval = data.get("time_interval")
+    if interval is not None:
+        if (
+            not isinstance(interval, list)
+            or len(interval) != 2
+            or not all(_number(v) and 0 < v <= MAX_DAYS for v in interval)
+            or not interval[0] <= interval[1]
+        ):
+            raise fail("time_interval", f"[low, high]: two numbers of days in (0, {MAX_DAYS:g}], low ≤ high")
+        interval = (float(interval[0]), float(interval[1]))
     return Estimate(
         name=data["name"].strip(),
         result=data["result"].strip(),
@@ -171,6 +185,7 @@ def estimate_from_dict(data: object, origin: str) -> Estimate:
         effective_sample_size=float(ess),
         derived_from=data.get("derived_from"),
         problems=tuple(problems),
+        time_interval=interval,
     )
 
 
