@@ -149,6 +149,12 @@ def test_every_estimate_file_parses_and_follows_from_its_findings(estimates):
                 assert low <= dist.success_probability() <= high
             else:
                 assert estimate.problems, f"{attack_id}: an estimate without findings must say so"
+        elif estimate.combine == "derived":
+            # Derived from the findings by a stated model (phishing campaigns, MFA fatigue): it says how, and how
+            # unsure its probability is, an interval that holds its value.
+            assert estimate.computation and estimate.probability_interval, attack_id
+            low, high = estimate.probability_interval
+            assert low <= dist.success_probability() <= high, attack_id
         else:
             # A technique's time to compromise: its findings are prevalences, which it must not use as a
             # success probability; where it has none, its stated TTC rationale stands.

@@ -54,6 +54,16 @@ MAL_TIMED = (
 )
 
 
+# A scenario in that language: one asset whose timed step is both entry and target.
+TIMED_SCENARIO = """lang: l.mal
+model:
+  assets:
+    0: {name: a, type: A}
+entry_points: ["a:s"]
+targets: ["a:s"]
+"""
+
+
 def _npy() -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.zeros((3, 2), dtype=np.float32))
@@ -247,6 +257,38 @@ CASES = [
         {"l.mal": MAL_TIMED, "estimates": "dir", "estimates/T1.yaml": billion_laughs()},
         "{d}/estimates/T1.yaml",
     ),
+    # Parameter uncertainty and sensitivity (issue 16) read the same estimate files, and write a report.
+    Case("sensitivity-scenario-is-a-fifo", ["sensitivity", "{d}/s.yml"], {"s.yml": "fifo"}),
+    Case("sensitivity-of-a-device", ["sensitivity", "/dev/zero"], names="/dev/zero"),
+    Case(
+        "sensitivity-report-into-a-missing-directory",
+        ["sensitivity", "{d}/s.yml", "--report", "{d}/no/such/r.html"],
+        {"s.yml": SCENARIO},
+        "{d}/no/such/r.html",
+    ),
+    Case(
+        "sensitivity-estimate-with-a-reversed-interval",
+        ["sensitivity", "{d}/s.yml"],
+        {"s.yml": TIMED_SCENARIO, "l.mal": MAL_TIMED, "estimates": "dir",
+         "estimates/T1.yaml": "name: One\nresult: Exponential(1)\ntime_interval: [2, 1]\n"},
+        "{d}/estimates/T1.yaml",
+    ),
+    Case(
+        "uncertainty-estimate-with-a-probability-above-one",
+        ["simulate", "{d}/s.yml", "--uncertainty", "--outer", "5"],
+        {"s.yml": TIMED_SCENARIO, "l.mal": MAL_TIMED, "estimates": "dir",
+         "estimates/T1.yaml": "name: One\nresult: Exponential(1)\nprobability_interval: [0.2, 7]\n"},
+        "{d}/estimates/T1.yaml",
+    ),
+    Case(
+        "uncertainty-estimate-alias-bomb",
+        ["simulate", "{d}/s.yml", "--uncertainty", "--outer", "5"],
+        {"s.yml": TIMED_SCENARIO, "l.mal": MAL_TIMED, "estimates": "dir", "estimates/T1.yaml": billion_laughs()},
+        "{d}/estimates/T1.yaml",
+    ),
+    Case("uncertainty-outer-too-many", ["simulate", "{d}/s.yml", "--uncertainty", "--outer", "100000"],
+         {"s.yml": SCENARIO}, "--outer"),
+    Case("sensitivity-top-zero", ["sensitivity", "{d}/s.yml", "--top", "0"], {"s.yml": SCENARIO}, "--top"),
 ]  # fmt: skip
 
 

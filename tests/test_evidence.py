@@ -128,6 +128,30 @@ def test_a_time_finding_says_how_long_and_which_statistic_and_is_never_pooled_as
     assert read_estimate(tmp_path / "again.yaml") == estimate
     page = render_estimate(estimate_page(estimate))
     assert "29 minutes (mean)" in page and "27 seconds (minimum)" in page
+    assert "Serves as a time (the mean of what it measures): it sets the TTC, never a probability." in page
+
+
+def test_each_finding_says_what_it_can_serve_as_and_the_stated_intervals_round_trip(tmp_path):
+    """A share pooled into an effectiveness, a share the result does not use as a probability (prevalence), an
+    input of a derived result; and the 90% intervals an estimate states for its probability and mean time."""
+    share = "  - {source: S, measure: share of attacks stopped, percent: 80}\n"
+    path = tmp_path / "M1.yaml"
+    path.write_text(f"name: Gate\nresult: Bernoulli(0.79)\nkind: mitigation\ncombine: beta-pooled\nfindings:\n{share}")
+    assert "Serves as an effectiveness: pooled" in render_estimate(estimate_page(read_estimate(path)))
+    path.write_text(f"name: Step\nresult: Exponential(2)\nfindings:\n{share}")
+    assert "Serves as context only" in render_estimate(estimate_page(read_estimate(path)))
+    path.write_text(
+        "name: Campaign\nresult: Bernoulli(0.5) * Exponential(0.1)\ncombine: derived\n"
+        f"probability_interval: [0.3, 0.7]\ntime_interval: [4, 20]\nfindings:\n{share}"
+    )
+    estimate = read_estimate(path)
+    assert (estimate.probability_interval, estimate.time_interval) == ((0.3, 0.7), (4.0, 20.0))
+    page = render_estimate(estimate_page(estimate))
+    assert "an input of the stated computation" in page
+    assert "Success probability, 90% interval: [30.00%, 70.00%] (stated)." in page
+    assert "Mean time, 90% interval: [4 days, 20 days] (stated)." in page
+    write_estimate(estimate, tmp_path / "again.yaml")
+    assert read_estimate(tmp_path / "again.yaml") == estimate
 
 
 def test_estimates_round_trip_through_yaml(tmp_path, imported):

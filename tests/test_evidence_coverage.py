@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 
+from breachpath.evidence.model import read_estimate
+from breachpath.evidence.pool import beta_pooled
 from breachpath.evidence_coverage import coverage, coverage_rows, gate_id, path_shares
 from breachpath.lang import compile_file
 from breachpath.lang.provenance import ttc_provenance
@@ -124,11 +126,14 @@ def test_attacklang_every_timed_step_is_counted_once_against_the_shipped_catalog
     assert sorted(listed) == sorted(timed) and len(set(listed)) == len(listed)
     assert not [r["id"] for r in rows if r["missing"] or r["source"] == "unstated"]
     by_id = {r["id"]: r for r in rows}
-    # The catalog's own counts: MFA's two findings; Phishing has no estimate yet (issue 16 asks for one).
+    # The catalog's own counts: MFA's findings and pooled effectiveness; phishing's campaign estimate.
     shipped = {p.stem for p in ESTIMATES_DIR.glob("*.yaml")}
     assert {r["id"] for r in rows if r["source"] == "estimate"} <= shipped
-    assert by_id["M1032"]["findings"] == 2 and by_id["M1032"]["value"] == pytest.approx(0.9946)
-    assert by_id["default:phishing"]["source"] == "default"
+    mfa = read_estimate(ESTIMATES_DIR / "M1032.yaml")
+    pooled = beta_pooled(mfa.findings, mfa.effective_sample_size)
+    assert by_id["M1032"]["findings"] == len(mfa.findings) >= 2
+    assert by_id["M1032"]["value"] == pytest.approx(pooled["mean"], abs=5e-5)
+    assert by_id["T1566"]["source"] == "estimate" and by_id["T1566"]["steps"] == ["Person.phished"]
 
 
 def test_path_shares_count_the_paths_that_hold_a_rows_step(attacklang):
@@ -144,7 +149,7 @@ def test_path_shares_count_the_paths_that_hold_a_rows_step(attacklang):
     scenario = read_scenario(example_path("small-office"))
     graph, entries, targets, _ = scenario_graph(attacklang, scenario)
     sim = simulate(graph, entries, targets, samples=300, seed=4, path_targets=len(targets))
-    phishing = {s for r in rows if r["id"] == "default:phishing" for s in r["steps"]}
+    phishing = {s for r in rows if r["id"] == "T1566" for s in r["steps"]}
     held = total = 0
     for j in range(len(targets)):
         successful = np.flatnonzero(np.isfinite(sim.times[:, j]))
@@ -153,7 +158,7 @@ def test_path_shares_count_the_paths_that_hold_a_rows_step(attacklang):
             names = {f"{graph.asset_types[graph.asset[n]]}.{graph.step_names[graph.step[n]]}" for n in nodes[path == k]}
             held += bool(names & phishing)
             total += 1
-    assert shares["step TTC|default:phishing"] == held / total > 0.5
+    assert shares["step TTC|T1566"] == held / total > 0.5
     # Rows listing steps as the type that declares them: a step the model's types neither declare nor inherit.
     present = {
         f"{st.asset}.{name}" for t in set(graph.asset_types.tolist()) for name, st in attacklang.steps(t).items()

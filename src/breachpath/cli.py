@@ -1668,7 +1668,15 @@ def _print_sensitivity(result: dict, top: int) -> None:
         console.print(table)
         if rows:
             lead = rows[0]
-            evidence = f"{lead['findings']} findings" if lead["findings"] else "no findings (a default)"
+            evidence = (
+                "no findings (a default)"
+                if not lead["findings"]
+                else (
+                    f"{lead['findings']} findings: "
+                    + "; ".join(lead["publishers"][:3])
+                    + ("; …" if len(lead["publishers"]) > 3 else "")
+                )
+            )
             console.print(
                 f"Better data on {lead['id']} ({lead['name'] or lead['id']}; today {evidence}) would narrow "
                 f"{name} most.",

@@ -210,7 +210,10 @@ def report_data(
     shares = path_shares(graph, sim, targets)
     countermeasures = {}
     if kb is not None and getattr(kb, "has_d3fend", lambda: False)():
-        countermeasures = kb.countermeasures(sorted(shares))
+        from breachpath.langs.techniques import countermeasures_for
+
+        # Techniques the ontology does not know (newer than it, or a custom language's own ids) get none.
+        countermeasures = countermeasures_for(kb, sorted(shares))
     techniques = []
     for attack_id, share in sorted(shares.items(), key=lambda item: (-item[1]["share"], item[0])):
         estimate = (estimates or {}).get(attack_id) or _kb_estimate(kb, attack_id)

@@ -39,6 +39,8 @@ DEFAULT_TIME_FACTOR = 10.0
 ESTIMATE_TIME_FACTOR = 3.0
 #: A probability without findings weighs as much as the uninformed Beta(1, 1) prior: two observations.
 PRIOR_WEIGHT = 2.0
+#: A step's Bernoulli is its findings' pooled mean when within this of it (files round to four digits).
+POOLED_TOLERANCE = 5e-4
 #: Outer draws of :func:`second_order` at most, and inner samples times outer draws at most.
 MAX_OUTER = 10_000
 MAX_RUNS_SAMPLES = 10**9
@@ -90,6 +92,25 @@ def beta_around(value: float, weight: float = PRIOR_WEIGHT) -> ParameterDistribu
     if value <= 0 or value >= 1:
         return ParameterDistribution("point", float(value))
     return ParameterDistribution("beta", value * weight, (1 - value) * weight)
+
+
+def beta_through(low: float, high: float) -> ParameterDistribution:
+    """The Beta whose 5th and 95th percentiles are ``low`` and ``high`` (solved on log α, log β; a point when they
+    are equal, and at 0 or 1)."""
+    if high <= low or high <= 0 or low >= 1:
+        return ParameterDistribution("point", float(low))
+    from scipy import optimize, stats
+
+    low, high = max(low, 1e-6), min(high, 1 - 1e-6)
+    mean = (low + high) / 2
+
+    def gap(x: np.ndarray) -> np.ndarray:
+        return stats.beta.ppf([0.05, 0.95], math.exp(x[0]), math.exp(x[1])) - [low, high]
+
+    # Start from a Beta with the interval's midpoint as its mean and a normal approximation's weight.
+    weight = max(mean * (1 - mean) / ((high - low) / (2 * _Z90)) ** 2 - 1, 0.5)
+    solved = optimize.least_squares(gap, np.log([mean * weight, (1 - mean) * weight]))
+    return ParameterDistribution("beta", float(math.exp(solved.x[0])), float(math.exp(solved.x[1])))
 
 
 def lognormal_through(low: float, high: float) -> ParameterDistribution:
@@ -155,11 +176,18 @@ def parameter_distributions(row: dict, estimate) -> list[tuple[str, float, Param
     text = str(row["value"])
     p = _bernoulli_p(text)
     if p is not None:
-        if pooled is not None:
+        stated = estimate.probability_interval if estimate is not None else None
+        if stated is not None:
+            dist, basis = beta_through(*stated), f"the estimate's 90% interval {stated[0]:g}–{stated[1]:g}"
+        elif pooled is not None and abs(pooled["mean"] - p) <= POOLED_TOLERANCE:
             dist = ParameterDistribution("beta", pooled["alpha"], pooled["beta"])
-            out.append(("success probability", p, dist, f"Beta posterior of {pooled['findings_used']} findings"))
+            basis = f"Beta posterior of {pooled['findings_used']} findings"
+        elif pooled is not None:  # derived from the findings by a model: their weight, centred on its value
+            dist = beta_around(p, pooled["alpha"] + pooled["beta"])
+            basis = f"derived, not pooled: centred on {p:g} with the weight of its {pooled['findings_used']} findings"
         else:
-            out.append(("success probability", p, beta_around(p), "no findings: the weight of a Beta(1, 1) prior"))
+            dist, basis = beta_around(p), "no findings: the weight of a Beta(1, 1) prior"
+        out.append(("success probability", p, dist, basis))
     mean = parse(text).mean()
     if math.isfinite(mean) and mean > 0:
         interval = estimate.time_interval if estimate is not None else None

@@ -19,7 +19,7 @@ from breachpath.dist import DistributionError, parse
 from breachpath.errors import InputError
 from breachpath.fileio import atomic_write_bytes, load_yaml, read_text
 
-METHODS = ("mean", "beta-pooled")
+METHODS = ("mean", "beta-pooled", "derived")  # derived: by the stated computation (a model), not pooled
 #: Weight of a finding given only as a percentage, as a number of observations (a Beta pseudo-count).
 DEFAULT_EFFECTIVE_SAMPLE_SIZE = 100
 MAX_YAML_BYTES = 1 << 20
@@ -95,8 +95,10 @@ class Estimate:
     effective_sample_size: float = DEFAULT_EFFECTIVE_SAMPLE_SIZE
     derived_from: str | None = None  # where the estimate came from (an imported note)
     problems: tuple[str, ...] = field(default=())
-    # 90% interval (days) of the step's mean time: how unsure the time is (issue 16's parameter uncertainty).
+    # 90% intervals of the step's mean time (days) and of its success probability: how unsure they are (issue 16's
+    # parameter uncertainty); a pooled probability's interval comes from its findings instead.
     time_interval: tuple[float, float] | None = None
+    probability_interval: tuple[float, float] | None = None
 
     @property
     def key(self) -> str:
@@ -109,8 +111,9 @@ class Estimate:
         data = asdict(self)
         data["findings"] = [{k: v for k, v in asdict(f).items() if v not in (None, "")} for f in self.findings]
         data["problems"] = list(self.problems)
-        if self.time_interval is not None:
-            data["time_interval"] = list(self.time_interval)
+        for key in ("time_interval", "probability_interval"):
+            if data[key] is not None:
+                data[key] = list(data[key])
         return {k: v for k, v in data.items() if v not in (None, "", [], ())}
 
 
@@ -171,6 +174,16 @@ def estimate_from_dict(data: object, origin: str) -> Estimate:
         ):
             raise fail("time_interval", f"[low, high]: two numbers of days in (0, {MAX_DAYS:g}], low ≤ high")
         interval = (float(interval[0]), float(interval[1]))
+    chance = data.get("probability_interval")
+    if chance is not None:
+        if (
+            not isinstance(chance, list)
+            or len(chance) != 2
+            or not all(_number(v) and 0 <= v <= 1 for v in chance)
+            or not chance[0] <= chance[1]
+        ):
+            raise fail("probability_interval", "[low, high]: two probabilities in [0, 1], low ≤ high")
+        chance = (float(chance[0]), float(chance[1]))
     return Estimate(
         name=data["name"].strip(),
         result=data["result"].strip(),
@@ -186,6 +199,7 @@ def estimate_from_dict(data: object, origin: str) -> Estimate:
         derived_from=data.get("derived_from"),
         problems=tuple(problems),
         time_interval=interval,
+        probability_interval=chance,
     )
 
 

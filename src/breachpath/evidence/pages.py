@@ -14,7 +14,8 @@ def estimate_page(estimate: Estimate, kb=None) -> dict:
     dist = estimate.distribution()
     page = estimate.to_dict()
     page["findings"] = [
-        {**f, "proportion": estimate.findings[i].proportion} for i, f in enumerate(page.get("findings", []))
+        {**f, "proportion": estimate.findings[i].proportion, "serves_as": serves_as(estimate, estimate.findings[i])}
+        for i, f in enumerate(page.get("findings", []))
     ]
     page["mean_of_findings"] = mean_of(estimate.findings)
     page["pooled"] = beta_pooled(estimate.findings, estimate.effective_sample_size)
@@ -73,6 +74,32 @@ def _inert_links(text: str) -> str:
     return _MD_DEFINITION.sub(lambda m: f"{m.group(1)}\\[{m.group(2)}\\]:", text)
 
 
+def _stated_intervals(page: dict) -> list[str]:
+    """How unsure the result is, as the estimate states it (``simulate --uncertainty`` draws from these)."""
+    lines = []
+    if page.get("probability_interval"):
+        low, high = page["probability_interval"]
+        lines.append(f"Success probability, 90% interval: [{_percent(low)}, {_percent(high)}] (stated).")
+    if page.get("time_interval"):
+        low, high = page["time_interval"]
+        lines.append(f"Mean time, 90% interval: [{duration_text(low)}, {duration_text(high)}] (stated).")
+    return lines
+
+
+def serves_as(estimate: Estimate, finding) -> str:
+    """What a finding can serve as in this estimate, and why (DESIGN.md: prevalence is not success)."""
+    if finding.days is not None:
+        return f"a time (the {finding.statistic} of what it measures): it sets the TTC, never a probability"
+    if estimate.combine == "beta-pooled":
+        what = "an effectiveness" if estimate.kind in ("mitigation", "countermeasure") else "a success probability"
+        return f"{what}: pooled, with the others, into the Beta posterior of the result"
+    if estimate.combine == "derived":
+        return "an input of the stated computation (a model), not pooled as it stands"
+    if estimate.distribution().success_probability() == 1.0:
+        return "context only: a share of what it measures (prevalence), not used as a success probability"
+    return "averaged with the others (enterpriseLang's mean): see the audit for what it measures"
+
+
 def render_estimate(page: dict) -> str:
     """Markdown for an estimate page."""
     attack = page.get("attack")
@@ -110,6 +137,8 @@ def render_estimate(page: dict) -> str:
         else:
             link = _text(f["source"])
         lines.append(f"- {link}{year} — {_text(f['measure'])}: {value}")
+        if f.get("serves_as"):
+            lines.append(f"  Serves as {f['serves_as']}.")
     if not page.get("findings"):
         lines.append("None recorded.")
     lines += ["", "## Computation"]
@@ -134,6 +163,7 @@ def render_estimate(page: dict) -> str:
         "",
         f"Success probability {_percent(dist['success_probability'])}; mean time when it succeeds "
         f"{dist['mean_days']:.4g} days.",
+        *_stated_intervals(page),
         "",
         "## Time to compromise",
         _inert_links(page.get("ttc_rationale") or "Not given."),

@@ -340,7 +340,7 @@ def generate_attacklang(kb, template_path=None, catalog_dir=None) -> str:
     catalog = load_catalog(catalog_dir or ESTIMATES_DIR)
     for estimate in catalog:
         pooled = beta_pooled(estimate.findings, estimate.effective_sample_size)
-        if estimate.attack_id and estimate.kind == "mitigation" and pooled is not None:
+        if estimate.attack_id and estimate.kind in ("mitigation", "countermeasure") and pooled is not None:
             effectiveness[estimate.attack_id] = Effectiveness(
                 round(pooled["mean"], 4), f"estimates/{estimate.attack_id}.yaml (Beta-pooled findings)."
             )
