@@ -1486,6 +1486,22 @@ def _write_outputs(graph, spec, result, source: Path, entries: list[int], target
         _err(f"wrote {what}")
 
 
+def _open_scenario(path: Path, catalog: Path | None, what: str) -> tuple:
+    """A scenario with entry points and targets, checked against its language, as an attack graph with its
+    overrides: ``(scenario, spec, graph, entries, targets, warnings)``."""
+    from breachpath.graph import scenario_graph
+    from breachpath.model import check_model
+    from breachpath.scenario import read_scenario
+
+    scenario = read_scenario(path)
+    if not scenario.targets or not scenario.entry_points:
+        raise InputError(f"{path}: {what} needs entry_points and targets")
+    spec = _language(scenario.lang)
+    check_model(scenario.model, spec, str(path))
+    graph, entries, targets, warnings = scenario_graph(spec, scenario, catalog)
+    return scenario, spec, graph, entries, targets, warnings
+
+
 @app.command("whatif")
 def whatif_command(
     scenario_path: Annotated[
@@ -1505,9 +1521,8 @@ def whatif_command(
 ) -> None:
     """Which defenses change the outcome most: each one enabled in turn, ranked by the reduction it gives."""
     from breachpath.analysis import whatif
-    from breachpath.graph import apply_overrides, build_graph, find_defense, unreachable_warnings
-    from breachpath.model import check_model
-    from breachpath.scenario import check_samples, check_seed, check_workers, find_steps, read_scenario
+    from breachpath.graph import find_defense, unreachable_warnings
+    from breachpath.scenario import check_samples, check_seed, check_workers
 
     # The options first: a bad value is one line before any file is read or graph built.
     if samples is not None:
@@ -1516,21 +1531,13 @@ def whatif_command(
     check_workers(workers)
     if limit < 1:
         raise InputError(f"--limit must be at least 1 (defenses to try), not {limit}")
-    scenario = read_scenario(scenario_path)
-    if not scenario.targets or not scenario.entry_points:
-        raise InputError(f"{scenario_path}: what-if needs entry_points and targets")
-    spec = _language(scenario.lang)
-    check_model(scenario.model, spec, str(scenario_path))
-    graph = build_graph(spec, scenario.model)
-    warnings = apply_overrides(graph, scenario.defenses, scenario.ttc, catalog, origin=str(scenario_path))
+    scenario, _, graph, entries, targets, warnings = _open_scenario(scenario_path, catalog, "what-if")
     nodes = None
     if defense:
         try:
             nodes = [find_defense(graph, d) for d in defense]
         except InputError as exc:
             raise InputError(f"--defense {exc}") from None
-    entries = find_steps(graph, scenario.entry_points, f"{scenario_path}: entry_points")
-    targets = find_steps(graph, scenario.targets, f"{scenario_path}: targets")
     warnings += unreachable_warnings(graph, entries, targets)
     samples = samples or scenario.samples
     with _progress("what-if", samples) as update:
@@ -1590,9 +1597,8 @@ def sensitivity_command(
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
     """What drives the risk: each estimate moved from its 5th to its 95th percentile, the others at their medians."""
-    from breachpath.graph import scenario_graph, unreachable_warnings
-    from breachpath.model import check_model
-    from breachpath.scenario import check_horizons, check_samples, check_seed, check_workers, read_scenario
+    from breachpath.graph import unreachable_warnings
+    from breachpath.scenario import check_horizons, check_samples, check_seed, check_workers
     from breachpath.uncertainty import parameters, sensitivity
 
     if samples is not None:
@@ -1604,12 +1610,7 @@ def sensitivity_command(
     if top < 1:
         raise InputError(f"--top must be at least 1, not {top}")
     _check_outputs(report, inputs=(scenario_path,))
-    scenario = read_scenario(scenario_path)
-    if not scenario.targets or not scenario.entry_points:
-        raise InputError(f"{scenario_path}: sensitivity needs entry_points and targets")
-    spec = _language(scenario.lang)
-    check_model(scenario.model, spec, str(scenario_path))
-    graph, entries, targets, warnings = scenario_graph(spec, scenario, catalog)
+    scenario, spec, graph, entries, targets, warnings = _open_scenario(scenario_path, catalog, "sensitivity")
     _warn(warnings + unreachable_warnings(graph, entries, targets))
     samples = samples or scenario.samples
     seed = seed if seed is not None else scenario.seed

@@ -220,9 +220,9 @@ def report_data(
         techniques.append({
             "id": attack_id, "name": names.get(attack_id, attack_id), "share": share["share"],
             "url": "https://attack.mitre.org/techniques/" + attack_id.replace(".", "/") + "/",
-            "ttc": sorted({str(graph.ttc_texts[graph.ttc[v]]) if graph.ttc[v] >= 0 else "instantaneous" for v in share["steps"]}),
+            "ttc": sorted({str(graph.ttc_texts[graph.ttc[v]]) if graph.ttc[v] >= 0 else "instantaneous" for v in timed_steps(graph, share["steps"])}),
             "estimate": estimate,
-            "ttc_sources": ttc_sources(graph, spec, share["steps"]) if spec is not None else None,
+            "ttc_sources": ttc_sources(graph, spec, timed_steps(graph, share["steps"])) if spec is not None else None,
             "d3fend": _unique_countermeasures(countermeasures.get(attack_id, []))[:6],
         })  # fmt: skip
     defenses = []
@@ -245,6 +245,16 @@ def report_data(
             "runs": sensitivity["runs"],
         },
     }  # fmt: skip
+
+
+def timed_steps(graph: AttackGraph, steps) -> list[int]:
+    """The steps whose time a technique's steps stand for: each step with a TTC itself, and for one without (a
+    door, which takes no time), the timed attack steps it leads to (the state it opens, whose time it is)."""
+    out = []
+    for v in steps:
+        children = [int(c) for c in graph.children(v) if graph.ttc[c] >= 0 and graph.kind[c] <= 1]
+        out += [int(v)] if graph.ttc[v] >= 0 or not children else children
+    return sorted(set(out))
 
 
 def ttc_sources(graph: AttackGraph, spec, nodes) -> list[dict]:

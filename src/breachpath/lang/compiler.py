@@ -58,6 +58,7 @@ MAX_INCLUDES = 1000
 MAX_INCLUDE_DEPTH = 64
 
 _ATTACK_URL = re.compile(r"https?://attack\.mitre\.org/(?:techniques|mitigations)/[A-Z]+\d+(?:/\d{3})?/?")
+_FILE_NAME = re.compile(r"[\w./-]+\.ya?ml\b")
 _ATTACK_ID = re.compile(r"(?<![A-Za-z0-9])(T\d{4}(?:\.\d{3})?)(?![0-9])")
 # enterpriseLang keeps TTCs in comments after the step name: "& maliciousLink //(0.712)*Exponential(1)]".
 # Possessive: a long line without "//" is rejected in one pass, not retried at every split of its name.
@@ -574,8 +575,9 @@ def _attack_ids(meta: dict[str, str]) -> list[str]:
             attack_id = attack_id_from_url(url)
             if attack_id and attack_id not in found:
                 found.append(attack_id)
-        # Ids written in the text; those inside URLs are the URLs' (T1078/002 is T1078.002, not also T1078).
-        for attack_id in _ATTACK_ID.findall(_ATTACK_URL.sub(" ", value)):
+        # Ids written in the text; those inside URLs are the URLs' (T1078/002 is T1078.002, not also T1078), and
+        # a file an info names is no tag ("TTC: estimate estimates/T1566.yaml" says where a time comes from).
+        for attack_id in _ATTACK_ID.findall(_FILE_NAME.sub(" ", _ATTACK_URL.sub(" ", value))):
             if attack_id not in found:
                 found.append(attack_id)
     return found
