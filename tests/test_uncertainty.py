@@ -289,3 +289,11 @@ def test_a_bad_time_interval_names_the_file_and_field(scenario):
     one_line_error(run_cli("sensitivity", str(scenario)), "T0001.yaml", "time_interval")
     bad.write_text(OWN.replace("[0.5, 2.0]", "[0, 2.0]"))
     one_line_error(run_cli("simulate", str(scenario), "--uncertainty"), "T0001.yaml", "time_interval")
+
+
+def test_a_time_the_scenario_replaced_is_not_the_estimates_to_vary(scenario):
+    text = scenario.read_text() + 'ttc:\n  "host:guess": "Bernoulli(0.9)"\n'
+    scenario.write_text(text)
+    spec, graph, _, _ = built(scenario)
+    labels = {p.label for p in parameters(spec, graph)}
+    assert "T0002 success probability" not in labels and "default:phishing success probability" in labels

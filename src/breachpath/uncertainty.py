@@ -213,6 +213,12 @@ def parameters(spec: LanguageSpec, graph: AttackGraph, catalog: dict | None = No
     for i in np.unique(row_of[row_of >= 0]).tolist():
         row = rows[i]
         nodes = np.flatnonzero(row_of == i)
+        # A step whose TTC the scenario replaced is the scenario's number, not this estimate's.
+        own = {spec.steps(step.split(".", 1)[0])[step.split(".", 1)[1]].ttc for step in row["steps"]}
+        kept = [k for k, text in enumerate(graph.ttc_texts.tolist()) if str(text) in own]
+        nodes = nodes[np.isin(graph.ttc[nodes], kept)]
+        if not len(nodes):
+            continue
         stem = row["id"] if row["source"] == "estimate" else None
         estimate = catalog.get(stem) if stem else None
         for quantity, nominal, dist, basis in parameter_distributions(row, estimate):
