@@ -11,6 +11,7 @@ import pytest
 
 from breachpath.dist import parse
 from breachpath.evidence.catalog import load_catalog
+from breachpath.evidence.model import read_estimate
 from breachpath.evidence.pool import beta_pooled
 from breachpath.graph import apply_overrides, build_graph
 from breachpath.lang.compiler import compile_file
@@ -209,13 +210,18 @@ def web_shop(egress: bool = False) -> dict:
     }
 
 
+#: The chance that an exposed web application can be taken over (the catalog's T1190 estimate): a path through
+#: one is that likely, less what the rest of the path loses.
+EXPLOITABLE = parse(read_estimate(ESTIMATES_DIR / "T1190.yaml").result).success_probability()
+
+
 def test_code_execution_in_a_web_application_reads_the_database_password_in_its_configuration(spec):
     """0.1: reading data never yielded credentials. Here nothing connects the web server to the database but the
     password in the application's configuration, and remote code execution in the application reads it."""
     times = run(spec, web_shop(), ["customers:read", "db-password:obtain", "shop:execution"])
     customers, password, execution = times.T
     reached = np.isfinite(customers)
-    assert reached.mean() > 0.2
+    assert reached.mean() > EXPLOITABLE / 2  # the share of web applications an exploit opens (estimates/T1190)
     assert (customers[reached] >= password[reached]).all() and (password[reached] >= execution[reached]).all()
 
 
@@ -223,7 +229,7 @@ def test_data_leaves_through_any_host_with_egress_not_only_the_one_that_stores_i
     """0.1: data could only leave from the host storing it, so egress filtering there alone cut exfiltration. Here
     the database host has no way out, yet the customer data leaves through the web server, which has."""
     with_egress = run(spec, web_shop(egress=True), ["customers:read", "customers:exfiltrate"])
-    assert np.isfinite(with_egress[:, 1]).mean() > 0.2
+    assert np.isfinite(with_egress[:, 1]).mean() > EXPLOITABLE / 2
     without = run(spec, web_shop(egress=False), ["customers:read", "customers:exfiltrate"])
     assert np.isfinite(without[:, 0]).any() and not np.isfinite(without[:, 1]).any()
 
@@ -273,7 +279,7 @@ def test_patching_gates_exploitation_of_public_facing_applications(spec):
     before = simulate(graph, entry, target, samples=400, seed=3).times[:, 0]
     apply_overrides(graph, {"shop:m1051UpdateSoftware": 1.0}, {"shop:defeatM1051UpdateSoftware": "Bernoulli(0)"})
     after = simulate(graph, entry, target, samples=400, seed=3).times[:, 0]
-    assert np.isfinite(before).mean() > 0.2 and not np.isfinite(after).any()
+    assert np.isfinite(before).mean() > EXPLOITABLE / 2 and not np.isfinite(after).any()
 
 
 def test_lateral_movement_needs_an_account_and_kerberoasting_needs_a_domain_account(spec):

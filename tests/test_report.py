@@ -12,7 +12,9 @@ import pytest
 
 from breachpath.analysis import whatif
 from breachpath.demo import example_path, technique_names
+from breachpath.dist import parse
 from breachpath.evidence.catalog import load_catalog
+from breachpath.evidence.model import read_estimate
 from breachpath.graph import build_graph, scenario_graph
 from breachpath.lang.compiler import compile_file
 from breachpath.langs import ATTACKLANG, ESTIMATES_DIR
@@ -60,7 +62,7 @@ def test_the_report_is_self_contained():
 def test_the_report_shows_estimates_and_d3fend_countermeasures(kb_full):
     html, data = make_report("dmz-company", kb=kb_full)
     by_id = {t["id"]: t for t in data["techniques"]}
-    assert by_id["T1190"]["estimate"]["result"] == "Exponential(24)+Bernoulli(0.5)*Exponential(2)"
+    assert by_id["T1190"]["estimate"]["result"] == read_estimate(ESTIMATES_DIR / "T1190.yaml").result
     assert by_id["T1190"]["d3fend"], "D3FEND countermeasures for exploiting the shop"
     assert "Exponential(24)" in html and by_id["T1190"]["d3fend"][0]["name"] in html
     colours = {n["colour"] for t in data["targets"] for n in t["diagram"]["nodes"]}
@@ -160,8 +162,8 @@ def test_techniques_show_the_ttc_drawn_and_fill_evidence_gaps_from_the_knowledge
 
     catalog = tmp_path / "catalog"
     catalog.mkdir()
-    (catalog / "T1210.yaml").write_text(
-        "name: Exploitation of Remote Services\nattack_id: T1210\nstep: remoteExploitation\n"
+    (catalog / "T1566.001.yaml").write_text(
+        "name: Spearphishing Attachment\nattack_id: T1566.001\nstep: phished\n"
         "result: Bernoulli(0.3)*Exponential(2)\n"
         "findings:\n- source: A survey\n  url: https://example.org/survey\n  measure: success\n  count: 3\n"
         "  denominator: 10\n"
@@ -174,11 +176,11 @@ def test_techniques_show_the_ttc_drawn_and_fill_evidence_gaps_from_the_knowledge
     by_id = {t["id"]: t for t in data["techniques"]}
     # What was drawn: the estimate, on the state the technique leads to (its doors take no time).
     assert [t for t in by_id["T1190"]["ttc"] if t != "instantaneous"] == [
-        "Exponential(24) + Bernoulli(0.5) * Exponential(2)"
+        str(parse(read_estimate(ESTIMATES_DIR / "T1190.yaml").result))
     ]
     assert all(t["ttc"] for t in data["techniques"])
-    remote = by_id["T1210"]["estimate"]  # on the paths, and the language has no estimate of it
+    remote = by_id["T1566.001"]["estimate"]  # on the paths (a door), and the language has no estimate of it
     assert remote["catalog"] == "knowledge base" and remote["result"] == "Bernoulli(0.3)*Exponential(2)"
     assert remote["sources"] == [{"source": "A survey", "url": "https://example.org/survey"}]
     assert by_id["T1190"]["estimate"]["catalog"] == "language"  # the language's own estimate comes first
-    assert "(knowledge base, remoteExploitation)" in html
+    assert "(knowledge base, phished)" in html

@@ -222,10 +222,15 @@ def parameters(spec: LanguageSpec, graph: AttackGraph, catalog: dict | None = No
         stem = row["id"] if row["source"] == "estimate" else None
         estimate = catalog.get(stem) if stem else None
         for quantity, nominal, dist, basis in parameter_distributions(row, estimate):
+            # The findings behind this number: shares for a probability, times for a mean time.
+            behind = [
+                f for f in (estimate.findings if estimate else ())
+                if (f.days is not None) == (quantity == "mean time") and (f.days is not None or f.proportion is not None)
+            ]  # fmt: skip
             out.append(
                 UncertainParameter(
-                    row["id"], row["what"], quantity, row["source"], row["name"], row["findings"],
-                    row["publishers"], nominal, dist, basis, nodes,
+                    row["id"], row["what"], quantity, row["source"], row["name"], len(behind),
+                    sorted({f.source for f in behind}), nominal, dist, basis, nodes,
                 )
             )  # fmt: skip
     return out
