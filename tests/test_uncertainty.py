@@ -297,3 +297,19 @@ def test_a_time_the_scenario_replaced_is_not_the_estimates_to_vary(scenario):
     spec, graph, _, _ = built(scenario)
     labels = {p.label for p in parameters(spec, graph)}
     assert "T0002 success probability" not in labels and "default:phishing success probability" in labels
+
+
+def test_a_gate_whose_mitigation_is_off_is_not_run_and_one_switched_on_is():
+    """A gate's defeat step leads only to the bypassed step, which an off mitigation reaches at 0 in every sample:
+    its effectiveness cannot matter (exactly), so sensitivity spends no run on it."""
+    scenario = read_scenario(example_path("small-office"))
+    spec = compile_file(scenario.lang)
+    graph, entries, targets, _ = scenario_graph(spec, scenario)
+    result = sensitivity(graph, entries, targets, parameters(spec, graph), samples=300, seed=1)
+    gates = [r for r in result["parameters"] if r["what"] == "defense effectiveness"]
+    assert gates and not any(r["ran"] for r in gates)
+    assert all(e["p_swing"] == 0 for r in gates for e in r["effects"].values())
+    graph.defense_p[graph.find("ws-alice:m1026PrivilegedAccountManagement", defense=True)] = 1.0
+    result = sensitivity(graph, entries, targets, parameters(spec, graph), samples=300, seed=1)
+    ran = {r["id"] for r in result["parameters"] if r["what"] == "defense effectiveness" and r["ran"]}
+    assert ran == {"M1026"}

@@ -364,14 +364,22 @@ def _quantiles(values: np.ndarray, tail: float) -> list[float | None]:
 def relevant(
     graph: AttackGraph, entries: list[int], targets: list[int], params: list[UncertainParameter]
 ) -> list[bool]:
-    """Whether each parameter sets a step that some sample can reach from ``entries`` and that leads to a target:
-    the others cannot change any result, whatever their value."""
+    """Whether each parameter sets a step that some sample can reach from ``entries``, that leads to a target and
+    whose time can reach one of its children: the others cannot change any result, whatever their value."""
     from breachpath.graph import _reach
 
     reached = possibly_reached(graph, entries)
     leads = np.zeros(graph.n_nodes, dtype=bool)
     leads[_reach(graph.parent_ptr, graph.parent_idx, np.asarray(targets, dtype=np.int64))] = True
-    matters = reached & leads
+    # An OR step with a parent every sample reaches at 0 (a defense that is off, an existence step that holds) has
+    # its time whatever its other parents do: a step whose children are all such cannot change anything. A gate's
+    # defeat step is one when its mitigation is off (its bypassed step is reached through the defense at 0).
+    at_zero = ((graph.kind == 2) & (graph.defense_p == 0)) | ((graph.kind >= 3) & (graph.exists == 1))
+    edges = graph.edges()
+    settled = np.zeros(graph.n_nodes, dtype=bool)
+    settled[edges[at_zero[edges[:, 0]] & (graph.kind[edges[:, 1]] == 0), 1]] = True
+    free_children = np.bincount(edges[~settled[edges[:, 1]], 0], minlength=graph.n_nodes) > 0
+    matters = reached & leads & free_children
     return [bool(matters[p.nodes].any()) for p in params]
 
 
