@@ -383,7 +383,7 @@ def cannot_matter(graph: AttackGraph, defenses: list[int]) -> set[int]:
 
 
 #: When more defenses could matter than what-if tries, each is screened on this many of the first samples.
-SCREEN_SAMPLES = 256
+SCREEN_SAMPLES = 128
 
 
 def _screened(

@@ -233,6 +233,7 @@ class Draws:
     blocks: dict[int, tuple] = field(default_factory=dict)
     kept: int = 0
     parts: bool = False  # the blocks hold draws taken apart (runs with a TTCVariation), not local TTCs
+    ancestors: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)  # by out nodes: see ancestors()
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
@@ -282,7 +283,16 @@ def simulate(
     if apart:
         p_col, factor_col = variation.columns(graph, slot)
     sources = np.concatenate([entry_arr, defense_nodes, exist_nodes])
-    kg = kernel_graph(graph, slot, defense_nodes[defense_p == 0], out_nodes, sources)
+    ancestor = None
+    if draws is not None:  # runs that share draws share their graph: the steps leading to the targets, once
+        key = out_nodes.tobytes()
+        with draws.lock:
+            ancestor = draws.ancestors.get(key)
+        if ancestor is None:
+            ancestor = ancestors(graph, out_nodes)
+            with draws.lock:
+                draws.ancestors[key] = ancestor
+    kg = kernel_graph(graph, slot, defense_nodes[defense_p == 0], out_nodes, sources, ancestor)
     k_entries, k_defenses, k_exists, k_out = (kg.new[v] for v in (entry_arr, defense_nodes, exist_nodes, out_nodes))
     entry_slots = slot[entry_arr]
     entry_timed = entry_slots >= 0
@@ -411,14 +421,26 @@ class KernelGraph:
     new: np.ndarray
 
 
+def ancestors(graph: AttackGraph, out_nodes: np.ndarray) -> np.ndarray:
+    """Boolean mask of the steps that lead to ``out_nodes`` (themselves included)."""
+    ancestor = np.zeros(graph.n_nodes, dtype=bool)
+    ancestor[breadth_first(graph.parent_ptr, graph.parent_idx, out_nodes)] = True
+    return ancestor
+
+
 def kernel_graph(
-    graph: AttackGraph, slot: np.ndarray, off_defenses: np.ndarray, out_nodes: np.ndarray, sources: np.ndarray
+    graph: AttackGraph,
+    slot: np.ndarray,
+    off_defenses: np.ndarray,
+    out_nodes: np.ndarray,
+    sources: np.ndarray,
+    ancestor: np.ndarray | None = None,
 ) -> KernelGraph:
     """The :class:`KernelGraph` of a simulation of ``out_nodes`` from ``sources`` (entries, defenses, E/!E steps;
-    graph ids, in the order the kernel pushes them)."""
+    graph ids, in the order the kernel pushes them); ``ancestor``: :func:`ancestors` of ``out_nodes``, when known."""
     n = graph.n_nodes
-    ancestor = np.zeros(n, dtype=bool)
-    ancestor[breadth_first(graph.parent_ptr, graph.parent_idx, out_nodes)] = True
+    if ancestor is None:
+        ancestor = ancestors(graph, out_nodes)
     src = np.repeat(np.arange(n, dtype=np.int64), np.diff(graph.child_ptr))
     dst = graph.child_idx.astype(np.int64)
     keep = ancestor[dst]  # and so its parent, an ancestor too

@@ -379,6 +379,7 @@ def relevant(
     settled = np.zeros(graph.n_nodes, dtype=bool)
     settled[edges[at_zero[edges[:, 0]] & (graph.kind[edges[:, 1]] == 0), 1]] = True
     free_children = np.bincount(edges[~settled[edges[:, 1]], 0], minlength=graph.n_nodes) > 0
+    free_children[np.asarray(targets, dtype=np.int64)] = True  # a target's own time is a result
     matters = reached & leads & free_children
     return [bool(matters[p.nodes].any()) for p in params]
 
