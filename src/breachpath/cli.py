@@ -1047,6 +1047,16 @@ results_app = typer.Typer(help="Saved simulation results.", no_args_is_help=True
 app.add_typer(results_app, name="results")
 
 
+def _check_run_options(samples: int | None, seed: int | None, workers: int | None) -> None:
+    """``--samples`` (when given), ``--seed`` and ``--workers``: one line for a bad value, before any file is read."""
+    from breachpath.scenario import check_samples, check_seed, check_workers
+
+    if samples is not None:
+        check_samples(samples, "--samples")
+    check_seed(seed, "--seed")
+    check_workers(workers)
+
+
 def _parse_horizons(text: str | None) -> list[float]:
     """``--horizon 1,7,30``: days, each finite and more than 0."""
     from breachpath.scenario import check_horizons
@@ -1180,14 +1190,11 @@ def simulate_command(
     """Monte Carlo time-to-compromise: probability and time for each target, with 95% intervals."""
     from breachpath.graph import apply_overrides, build_graph, unreachable_warnings
     from breachpath.model import deprecation_warnings
-    from breachpath.scenario import check_precision, check_samples, check_seed, check_workers, find_steps
+    from breachpath.scenario import check_precision, check_samples, find_steps
     from breachpath.sim import simulate
 
     # The options first: a bad value is one line before any file is read or graph built.
-    if samples is not None:
-        check_samples(samples, "--samples")
-    check_seed(seed, "--seed")
-    check_workers(workers)
+    _check_run_options(samples, seed, workers)
     horizons = _parse_horizons(horizon)
     check_samples(max_samples, "--max-samples")  # even without --precision: a bad value is never silently ignored
     if uncertainty:
@@ -1331,12 +1338,9 @@ def demo_command(
 
     from breachpath.demo import example_path, run_demo
     from breachpath.kb.store import default_db_path
-    from breachpath.scenario import check_samples, check_seed, check_workers
 
     # The options and the example first: a bad value is one line before a knowledge base is offered or built.
-    check_samples(samples, "--samples")
-    check_seed(seed, "--seed")
-    check_workers(workers)
+    _check_run_options(samples, seed, workers)
     example_path(example)
     console = Console(stderr=True)
     db_path = db or default_db_path()
@@ -1522,13 +1526,9 @@ def whatif_command(
     """Which defenses change the outcome most: each one enabled in turn, ranked by the reduction it gives."""
     from breachpath.analysis import whatif
     from breachpath.graph import find_defense, unreachable_warnings
-    from breachpath.scenario import check_samples, check_seed, check_workers
 
     # The options first: a bad value is one line before any file is read or graph built.
-    if samples is not None:
-        check_samples(samples, "--samples")
-    check_seed(seed, "--seed")
-    check_workers(workers)
+    _check_run_options(samples, seed, workers)
     if limit < 1:
         raise InputError(f"--limit must be at least 1 (defenses to try), not {limit}")
     scenario, _, graph, entries, targets, warnings = _open_scenario(scenario_path, catalog, "what-if")
@@ -1598,13 +1598,10 @@ def sensitivity_command(
 ) -> None:
     """What drives the risk: each estimate moved from its 5th to its 95th percentile, the others at their medians."""
     from breachpath.graph import unreachable_warnings
-    from breachpath.scenario import check_horizons, check_samples, check_seed, check_workers
+    from breachpath.scenario import check_horizons
     from breachpath.uncertainty import parameters, sensitivity
 
-    if samples is not None:
-        check_samples(samples, "--samples")
-    check_seed(seed, "--seed")
-    check_workers(workers)
+    _check_run_options(samples, seed, workers)
     if horizon is not None:
         check_horizons([horizon], "--horizon")
     if top < 1:
