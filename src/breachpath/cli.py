@@ -1667,7 +1667,7 @@ def _print_sensitivity(result: dict, top: int) -> None:
         if rows:
             lead = rows[0]
             evidence = (
-                "no findings (a default)"
+                "no findings behind it" + (", a default" if lead["source"] == "default" else "")
                 if not lead["findings"]
                 else (
                     f"{lead['findings']} findings: "
