@@ -313,3 +313,27 @@ def test_a_gate_whose_mitigation_is_off_is_not_run_and_one_switched_on_is():
     result = sensitivity(graph, entries, targets, parameters(spec, graph), samples=300, seed=1)
     ran = {r["id"] for r in result["parameters"] if r["what"] == "defense effectiveness" and r["ran"]}
     assert ran == {"M1026"}
+
+
+def test_estimates_resting_on_the_same_findings_move_together():
+    """M1032 and D3-MFA (the same control in ATT&CK and D3FEND) pool the same findings: each outer draw gives them
+    the same quantile, while estimates with other evidence are drawn independently."""
+    from breachpath.uncertainty import draw_parameters
+
+    scenario = read_scenario(example_path("saas-on-cloud"))
+    spec = compile_file(scenario.lang)
+    graph, _, _, _ = scenario_graph(spec, scenario)
+    params = by_label(parameters(spec, graph))
+    pair = [params["M1032 effectiveness"], params["D3-MFA effectiveness"]]
+    other = params["M1018 effectiveness"]
+    assert pair[0].evidence == pair[1].evidence != other.evidence
+    draws = draw_parameters([*pair, other], 400, np.random.default_rng(3))
+    quantiles = [scipy_cdf(p.distribution, d) for p, d in zip([*pair, other], draws, strict=True)]
+    assert np.allclose(quantiles[0], quantiles[1])
+    assert abs(np.corrcoef(quantiles[0], quantiles[2])[0, 1]) < 0.2
+
+
+def scipy_cdf(dist, values):
+    from scipy import stats
+
+    return stats.beta.cdf(values, dist.a, dist.b)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -138,6 +138,9 @@ class UncertainParameter:
     distribution: ParameterDistribution
     basis: str
     nodes: np.ndarray
+    # The findings behind the number (source, value); estimates that rest on the same ones share their draws.
+    evidence: tuple = ()
+    shares_evidence_with: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -150,6 +153,7 @@ class UncertainParameter:
             "name": self.name, "findings": self.findings, "publishers": self.publishers, "nominal": self.nominal,
             "distribution": self.distribution.describe(), "median": self.distribution.median(),
             "interval90": [low, high], "basis": self.basis, "steps": int(len(self.nodes)),
+            "shares_evidence_with": self.shares_evidence_with,
         }  # fmt: skip
 
 
@@ -227,12 +231,20 @@ def parameters(spec: LanguageSpec, graph: AttackGraph, catalog: dict | None = No
                 f for f in (estimate.findings if estimate else ())
                 if (f.days is not None) == (quantity == "mean time") and (f.days is not None or f.proportion is not None)
             ]  # fmt: skip
+            evidence = tuple(sorted((f.url or f.source, f.percent, f.count, f.denominator, f.days) for f in behind))
             out.append(
                 UncertainParameter(
                     row["id"], row["what"], quantity, row["source"], row["name"], len(behind),
-                    sorted({f.source for f in behind}), nominal, dist, basis, nodes,
+                    sorted({f.source for f in behind}), nominal, dist, basis, nodes, evidence,
                 )
             )  # fmt: skip
+    same: dict[tuple, list[str]] = {}
+    for param in out:
+        if param.evidence:
+            same.setdefault((param.quantity, param.evidence), []).append(param.id)
+    for param in out:
+        if param.evidence:
+            param.shares_evidence_with = [i for i in same[(param.quantity, param.evidence)] if i != param.id]
     return out
 
 
@@ -272,6 +284,20 @@ def _target_figures(times: np.ndarray, horizons: list[float]) -> tuple[float, fl
     return len(finite) / n, median, [float(np.count_nonzero(finite <= h) / n) for h in horizons]
 
 
+def draw_parameters(params: list[UncertainParameter], n: int, rng: np.random.Generator) -> np.ndarray:
+    """(parameters, n) draws, by inversion of uniforms. Estimates that rest on the same findings (one study behind
+    both M1032 and D3-MFA) take the same uniforms: what the evidence says about one it says about the other, so
+    their draws move together instead of averaging out."""
+    uniforms: dict[object, np.ndarray] = {}
+    out = np.empty((len(params), n))
+    for i, param in enumerate(params):
+        key = (param.quantity, param.evidence) if param.evidence else i
+        if key not in uniforms:
+            uniforms[key] = rng.random(n)
+        out[i] = param.distribution.ppf(uniforms[key])
+    return out
+
+
 def second_order(
     graph: AttackGraph,
     entries: list[int],
@@ -295,7 +321,7 @@ def second_order(
     draws = Draws(seed=seed)
     nominal = simulate(graph, entries, targets, samples=samples, seed=seed, workers=workers)
     rng = np.random.default_rng([seed, 16])  # outer draws: a stream of their own beside the inner samples' blocks
-    values = np.array([p.distribution.sample(outer, rng) for p in params]).reshape(len(params), outer)
+    values = draw_parameters(params, outer, rng)
     p_draws = np.empty((outer, len(targets)))
     median_draws = np.empty((outer, len(targets)))
     within_draws = np.empty((outer, len(targets), len(horizons)))
