@@ -289,6 +289,12 @@ CASES = [
     Case("uncertainty-outer-too-many", ["simulate", "{d}/s.yml", "--uncertainty", "--outer", "100000"],
          {"s.yml": SCENARIO}, "--outer"),
     Case("sensitivity-top-zero", ["sensitivity", "{d}/s.yml", "--top", "0"], {"s.yml": SCENARIO}, "--top"),
+    # An actor's Navigator layer (issue 17) is a file the user names: refused if not a file, checked if it is.
+    Case("actor-layer-is-a-fifo", ["actor", "show", "{d}/l.json"], {"l.json": "fifo"}, names="{d}/l.json"),
+    Case("actor-layer-is-a-device", ["actor", "show", "{d}/l.json"], {"l.json": "-> /dev/zero"}, names="{d}/l.json"),
+    Case("actor-layer-bad-technique", ["actor", "show", "{d}/l.json"],
+         {"l.json": '{"techniques": [{"techniqueID": "rm -rf"}]}'}, names="{d}/l.json"),
+    Case("actor-layer-not-json", ["actor", "show", "{d}/l.json"], {"l.json": "{"}, names="{d}/l.json"),
 ]  # fmt: skip
 
 

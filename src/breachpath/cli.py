@@ -1045,6 +1045,78 @@ def graph_show(
 
 results_app = typer.Typer(help="Saved simulation results.", no_args_is_help=True)
 app.add_typer(results_app, name="results")
+actor_app = typer.Typer(help="Threat-actor profiles: the ATT&CK techniques an adversary uses.", no_args_is_help=True)
+app.add_typer(actor_app, name="actor")
+
+
+@actor_app.command("show")
+def actor_show(
+    actor: Annotated[
+        str,
+        typer.Argument(
+            metavar="ACTOR",
+            help="A group, campaign or software (id, name or alias), a Navigator layer (.json), technique ids "
+            "(T1566,T1059), or several joined by +.",
+        ),
+    ],
+    via: Annotated[
+        str, typer.Option("--via", help="Where an actor's techniques come from: direct,campaigns,software.")
+    ] = "direct,campaigns,software",
+    lang: Annotated[Path, typer.Option("--lang", help="The language whose doors to match.")] = Path("attacklang"),
+    db: DbOption = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """An actor's techniques, where each comes from, and which of them the language models."""
+    from breachpath.actor import modelled_by, names_an_actor, read_profile
+    from breachpath.kb.store import default_db_path
+    from breachpath.lang.coverage import language_ids
+
+    sources = tuple(v.strip() for v in via.split(",") if v.strip())
+    db_path = db or default_db_path()
+    needs_kb = any(names_an_actor(part) for part in actor.split("+"))
+    if needs_kb and not db_path.is_file():
+        raise InputError(f"{db_path}: no knowledge base; build one with `breachpath kb load` (an actor needs ATT&CK)")
+    spec = _language(lang)
+    if needs_kb:
+        with _open(db_path) as kb:
+            profile = read_profile(actor, kb, sources)
+    else:
+        profile = read_profile(actor, None, sources)
+    doors = {i for i in language_ids(spec)["attack"] if i.startswith("T")}
+    modelled = modelled_by(profile, doors)
+    result = {
+        **profile.to_json(),
+        "language": f"{spec.defines.get('id', '?')} {spec.defines.get('version', '')}".strip(),
+        "modelled": modelled,
+        "counts": {
+            "techniques": len(profile.weights),
+            **{how: sum(1 for m in modelled.values() if m["how"] == how)
+               for how in ("door", "parent door", "sub-technique doors", "not modelled")},
+        },
+    }  # fmt: skip
+    _warn(profile.notes)
+    if fmt is ListFormat.json:
+        _json(result)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    counts = result["counts"]
+    table = Table(
+        title=f"{profile.name}: {counts['techniques']} techniques; {result['language']} models "
+        f"{counts['techniques'] - counts['not modelled']}",
+        caption="A sub-technique implies its parent's door, and a parent its sub-techniques' doors.",
+    )
+    for column in ("technique", "weight", "from", "in the language"):
+        table.add_column(column, overflow="fold")
+    for row in result["techniques"]:
+        m = modelled[row["id"]]
+        shown = m["how"] if m["how"] in ("door", "not modelled") else f"{m['how']}: {', '.join(m['doors'][:4])}"
+        sources_text = ", ".join(row["sources"][:3]) + (
+            f" (+{len(row['sources']) - 3})" if len(row["sources"]) > 3 else ""
+        )
+        table.add_row(row["id"], f"{row['weight']:.2g}", sources_text, shown)
+    Console().print(table)
 
 
 def _check_run_options(samples: int | None, seed: int | None, workers: int | None) -> None:

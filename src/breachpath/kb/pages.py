@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 
 from breachpath.errors import AmbiguousIdError, InputError, NotFoundError
+from breachpath.kb.actors import ActorQueries
 from breachpath.kb.d3fend_pages import D3FEND_ID, D3fendQueries
 from breachpath.kb.stix import KINDS
 from breachpath.kb.store import default_db_path, open_database
@@ -72,7 +73,7 @@ def _id_sort_key(ref: dict) -> tuple:
     return (0, match.group(1), int(match.group(2)), int(match.group(3) or 0))
 
 
-class KnowledgeBase(D3fendQueries):
+class KnowledgeBase(D3fendQueries, ActorQueries):
     """A read-only view of a knowledge base file built by :func:`breachpath.kb.load_attack`."""
 
     def __init__(self, con: sqlite3.Connection, path: Path):

@@ -1,0 +1,108 @@
+"""Threat-actor profiles (issue 17, first part): an ATT&CK group, campaign or software by id, name or alias, a
+Navigator layer, a list of technique ids, or a union, as a weight per technique with where each came from; and
+`breachpath actor show`, which says which of them the built-in language models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from breachpath.actor import Profile, modelled_by, profile_from_kb, profile_from_layer, read_profile
+from breachpath.errors import InputError, NotFoundError
+from conftest import run_cli
+from test_authoring import one_line_error
+
+
+def test_a_group_is_found_by_id_name_or_alias_and_its_techniques_say_where_they_come_from(kb18):
+    by_id = profile_from_kb(kb18, "G0016")
+    assert profile_from_kb(kb18, "Cozy Bear").weights == by_id.weights == profile_from_kb(kb18, "apt29").weights
+    assert by_id.name == "G0016 APT29"
+    sources = {s.split(" ")[0] for found in by_id.sources.values() for s in found}
+    assert sources == {"direct", "campaign", "software"}
+    direct = profile_from_kb(kb18, "G0016", via=("direct",))
+    assert set(direct.weights) < set(by_id.weights)
+    assert all(found == ["direct"] for found in direct.sources.values())
+    # What the knowledge base's group page says the group uses directly, the profile holds.
+    page = kb18.group_techniques("G0016")
+    assert {t["id"] for t in page["techniques"] if t["direct"]} == set(direct.weights)
+
+
+def test_campaigns_and_software_are_actors_too_and_wrong_kinds_say_so(kb18):
+    assert profile_from_kb(kb18, "C0024").name.startswith("C0024")
+    cobalt = profile_from_kb(kb18, "Cobalt Strike")
+    assert cobalt.name == "S0154 Cobalt Strike" and "T1003.001" in cobalt.weights
+    with pytest.raises(InputError, match="is a technique"):
+        kb18.find_actor("T1003")
+    with pytest.raises(NotFoundError, match="no ATT&CK group"):
+        kb18.find_actor("Nobody At All")
+    with pytest.raises(InputError, match="--via"):
+        kb18.actor_techniques("G0016", ("direct", "rumours"))
+
+
+def test_revoked_and_deprecated_groups_are_listed_with_the_reason_they_are_left_out(kb18):
+    groups = kb18.actors("group")
+    skipped = [g for g in groups if g["skipped"]]
+    assert skipped and all(g["skipped"] in ("revoked", "deprecated") for g in skipped)
+    deprecated = next(g for g in skipped if g["skipped"] == "deprecated")
+    with pytest.raises(InputError, match="deprecated"):
+        kb18.find_actor(deprecated["id"])
+    assert len(groups) - len(skipped) > 150
+
+
+def test_a_navigator_layer_weighs_techniques_by_score(tmp_path):
+    layer = tmp_path / "layer.json"
+    layer.write_text(json.dumps({"techniques": [
+        {"techniqueID": "T1566.001", "score": 50}, {"techniqueID": "T1059", "score": 100},
+        {"techniqueID": "T1003", "score": 0}, {"techniqueID": "T1021", "enabled": False, "score": 80},
+        {"techniqueID": "t1110"},
+    ]}))  # fmt: skip
+    profile = profile_from_layer(layer)
+    assert profile.weights == {"T1566.001": 0.5, "T1059": 1.0, "T1110": 0.01}
+
+
+def test_a_union_keeps_each_techniques_largest_weight_and_all_its_sources(tmp_path, kb18):
+    layer = tmp_path / "extra.json"
+    layer.write_text(
+        json.dumps({"techniques": [{"techniqueID": "T1486", "score": 4}, {"techniqueID": "T1059", "score": 8}]})
+    )
+    union = read_profile(f"T1059,T1190+{layer}", kb18)
+    assert union.weights == {"T1059": 1.0, "T1190": 1.0, "T1486": 0.5}
+    assert union.sources["T1059"] == ["listed", "layer extra.json"]
+    both = read_profile("G0016+G0010", kb18)
+    assert set(both.weights) == set(read_profile("G0016", kb18).weights) | set(read_profile("Turla", kb18).weights)
+
+
+def test_a_sub_technique_implies_its_parents_door_and_a_parent_its_sub_techniques():
+    profile = Profile("p", {"T1566.001": 1.0, "T1003": 1.0, "T1059": 1.0, "T9999": 1.0})
+    found = modelled_by(profile, {"T1566", "T1003.001", "T1003.006", "T1059"})
+    assert found == {
+        "T1003": {"how": "sub-technique doors", "doors": ["T1003.001", "T1003.006"]},
+        "T1059": {"how": "door", "doors": ["T1059"]},
+        "T1566.001": {"how": "parent door", "doors": ["T1566"]},
+        "T9999": {"how": "not modelled", "doors": []},
+    }
+
+
+def test_actor_show_prints_the_profile_and_what_the_language_models(kb18, tmp_path):
+    done = run_cli("actor", "show", "Cozy Bear", "--db", str(kb18.path), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["name"] == "G0016 APT29" and shown["counts"]["techniques"] == len(shown["techniques"])
+    assert 0 < shown["counts"]["not modelled"] < shown["counts"]["door"]
+    table = run_cli("actor", "show", "G0016", "--via", "direct", "--db", str(kb18.path))
+    assert table.returncode == 0 and "G0016 APT29" in table.stdout
+    ids = run_cli("actor", "show", "T1566,T1003.001", "--db", str(tmp_path / "none.sqlite"), "--format", "json")
+    assert ids.returncode == 0 and json.loads(ids.stdout)["counts"]["door"] == 2  # no knowledge base needed
+
+
+@pytest.mark.parametrize(
+    "actor, needles",
+    [("T1566,nonsense", ["T1566,nonsense", "ATT&CK"]), ("G0016+", ["--actor"]), ("Nobody At All", ["Nobody At All"])],
+)
+def test_bad_actors_are_one_line(kb18, actor, needles):
+    one_line_error(run_cli("actor", "show", actor, "--db", str(kb18.path)), *needles)
+
+
+def test_an_actor_without_a_knowledge_base_says_how_to_get_one(tmp_path):
+    one_line_error(run_cli("actor", "show", "G0016", "--db", str(tmp_path / "none.sqlite")), "kb load")
