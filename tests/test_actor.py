@@ -106,3 +106,99 @@ def test_bad_actors_are_one_line(kb18, actor, needles):
 
 def test_an_actor_without_a_knowledge_base_says_how_to_get_one(tmp_path):
     one_line_error(run_cli("actor", "show", "G0016", "--db", str(tmp_path / "none.sqlite")), "kb load")
+
+
+# -- running a scenario as an actor (`simulate --actor`) ------------------------------------------------------
+
+
+def _small_office():
+    from breachpath.demo import example_path
+    from breachpath.graph import scenario_graph
+    from breachpath.lang import compile_file
+    from breachpath.scenario import read_scenario
+
+    scenario = read_scenario(example_path("small-office"))
+    spec = compile_file(scenario.lang)
+    return spec, scenario
+
+
+def _run(profile=None, mode="soft", outside=10.0, samples=300, seed=5):
+    from breachpath.actor import apply_actor
+    from breachpath.graph import scenario_graph
+    from breachpath.sim import simulate
+
+    spec, scenario = _small_office()
+    graph, entries, targets, _ = scenario_graph(spec, scenario)
+    if profile is not None:
+        apply_actor(graph, profile, mode, outside)
+    return simulate(graph, entries, targets, samples=samples, seed=seed, path_targets=len(targets))
+
+
+def _every_technique() -> Profile:
+    from breachpath.lang.coverage import language_ids
+
+    spec, _ = _small_office()
+    return Profile("all", {i: 1.0 for i in language_ids(spec)["attack"] if i.startswith("T")})
+
+
+def test_an_actor_with_every_technique_or_soft_by_one_is_the_unconditioned_run():
+    import numpy as np
+
+    plain = _run()
+    for conditioned in (_run(_every_technique(), "strict"), _run(Profile("p", {"T1566": 1.0}), "soft", outside=1)):
+        assert np.array_equal(plain.times, conditioned.times)
+        assert np.array_equal(plain.path_nodes, conditioned.path_nodes)
+
+
+def test_an_actor_without_the_doors_in_closes_everything_and_soft_only_slows():
+    import numpy as np
+
+    plain = _run()
+    closed = _run(Profile("p", {"T1059": 1.0}), "strict")
+    slowed = _run(Profile("p", {"T1059": 1.0}), "soft", outside=10)
+    assert not np.isfinite(closed.times).any()
+    assert (np.isfinite(slowed.times) == np.isfinite(plain.times)).all()  # the same samples succeed...
+    finite = np.isfinite(plain.times)
+    assert (slowed.times[finite] >= plain.times[finite]).all() and (slowed.times[finite] > plain.times[finite]).any()
+
+
+def test_adding_techniques_to_a_strict_profile_never_lowers_the_probability():
+    """Common random numbers: the same seed draws the same numbers whatever the profile (closed doors draw none),
+    so a larger profile can only open doors, sample by sample."""
+    import numpy as np
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    pool = sorted(_every_technique().weights)
+    on_paths = ["T1566.001", "T1598.003", "T1046", "T1068", "T1003", "T1021", "T1486", "T1005", "T1071", "T1041",
+                "T1078.004", "T1558.003", "T1110"]  # fmt: skip
+
+    @settings(max_examples=8, deadline=None)
+    @given(st.sets(st.sampled_from(on_paths), min_size=1), st.sets(st.sampled_from(pool), max_size=40))
+    def check(small: set, extra: set) -> None:
+        a = _run(Profile("a", dict.fromkeys(small, 1.0)), "strict", samples=200)
+        b = _run(Profile("b", dict.fromkeys(small | extra, 1.0)), "strict", samples=200)
+        assert (np.isfinite(a.times) <= np.isfinite(b.times)).all()
+
+    check()
+
+
+def test_simulate_with_an_actor_says_so(tmp_path):
+    from breachpath.demo import example_path
+
+    done = run_cli("simulate", str(example_path("small-office")), "--actor", "T1566,T1059", "--actor-mode", "strict",
+                   "--samples", "200", "--format", "json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["actor"]["mode"] == "strict" and result["actor"]["steps_changed"] > 0
+    assert all(t["p"] == 0 for t in result["targets"].values())
+    assert "actor techniques T1566,T1059 (strict)" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args, needle", [(["--actor-mode", "lenient"], "--actor-mode"), (["--outside", "0.5"], "--outside")]
+)
+def test_bad_actor_options_are_one_line(args, needle):
+    from breachpath.demo import example_path
+
+    one_line_error(run_cli("simulate", str(example_path("small-office")), "--actor", "T1566", *args), needle)

@@ -161,3 +161,81 @@ def modelled_by(profile: Profile, language_techniques: set[str]) -> dict[str, di
         else:
             out[technique] = {"how": "not modelled", "doors": []}
     return out
+
+
+#: How a run treats the techniques outside a profile.
+MODES = ("soft", "strict")
+
+
+def in_profile(ids: list[str], profile: Profile) -> bool:
+    """Whether a step tagged with ``ids`` is one of the profile's techniques: the id itself, its parent technique,
+    or a sub-technique of it (the rule of :func:`modelled_by`)."""
+    weights = profile.weights
+    for attack_id in ids:
+        if attack_id in weights or attack_id.split(".")[0] in weights:
+            return True
+        if any(t.startswith(attack_id + ".") for t in weights):
+            return True
+    return False
+
+
+def apply_actor(graph, profile: Profile, mode: str = "soft", outside: float = 10.0) -> dict:
+    """Condition ``graph`` on an actor (in place): every attack step tagged with ATT&CK techniques none of which
+    is in ``profile`` is a door the actor does not use. ``strict`` closes it (Infinity); ``soft`` keeps it open
+    but slower: a door that takes no time gets a fixed delay of (``outside`` − 1) × the mean time of the timed
+    steps it leads to (the state's), so the state through it takes ``outside`` times as long on average, and a
+    timed step takes ``outside`` times its own time.
+
+    Untimed doors (all of attacklang's) get constant TTCs, which draw no random numbers, and texts are appended:
+    every other step draws exactly what it drew before (common random numbers across actors), so a profile holding
+    every technique, or ``soft`` with ``outside`` = 1, leaves every result unchanged. A timed technique step that
+    changes (other languages) moves later steps' draws. Returns what changed."""
+    import numpy as np
+
+    from breachpath.dist import parse
+
+    if mode not in MODES:
+        raise InputError(f"--actor-mode {mode!r}: one of {', '.join(MODES)}")
+    if isinstance(outside, bool) or not isinstance(outside, int | float) or not 1 <= outside <= 1e6:
+        raise InputError(f"--outside {outside!r}: a factor from 1 to 1,000,000 (1: no slower)")
+    texts = [str(t) for t in graph.ttc_texts]
+    means = {i: parse(t).mean() for i, t in enumerate(texts)}
+    type_of = graph.asset_types[graph.asset]
+    step_of = graph.step_names[graph.step]
+    outside_ids: set[str] = set()
+    changed = 0
+    for key, ids in graph.info.get("attack_ids", {}).items():
+        techniques = [i for i in ids if i.startswith("T")]
+        if not techniques or in_profile(techniques, profile):
+            continue
+        asset_type, step = key.split(".", 1)
+        nodes = np.flatnonzero((type_of == asset_type) & (step_of == step) & (graph.kind <= 1))
+        if not len(nodes):
+            continue
+        outside_ids.update(techniques)
+        for node in nodes.tolist():
+            if mode == "strict":
+                text = "Infinity"
+            elif outside == 1:
+                continue
+            elif graph.ttc[node] >= 0:
+                text = f"{outside:g} * ({texts[graph.ttc[node]]})"
+            else:
+                timed = [int(c) for c in graph.children(node) if graph.ttc[c] >= 0]
+                finite = [
+                    means[int(graph.ttc[c])] for c in timed if means[int(graph.ttc[c])] == means[int(graph.ttc[c])]
+                ]
+                delay = (outside - 1) * (sum(finite) / len(finite)) if finite else 0.0
+                if delay <= 0 or delay == float("inf"):
+                    continue
+                text = f"{delay:.6g}"
+            if text not in texts:
+                texts.append(text)
+                means[len(texts) - 1] = parse(text).mean()
+            graph.ttc[node] = texts.index(text)
+            changed += 1
+    graph.ttc_texts = np.array(texts, dtype=np.str_)
+    return {
+        "actor": profile.name, "mode": mode, "outside": outside, "steps_changed": changed,
+        "techniques_outside": sorted(outside_ids), "profile_techniques": len(profile.weights),
+    }  # fmt: skip

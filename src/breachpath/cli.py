@@ -1183,6 +1183,33 @@ def _print_results(result: dict) -> None:
     Console().print(table)
 
 
+def _condition_on_actor(graph, actor: str, mode: str, outside: float, db: Path | None) -> dict:
+    """Apply ``--actor`` to the graph (see :func:`breachpath.actor.apply_actor`); one line says what it did."""
+    from breachpath.actor import MODES, apply_actor, names_an_actor, read_profile
+    from breachpath.kb.store import default_db_path
+
+    if mode not in MODES:
+        raise InputError(f"--actor-mode {mode!r}: one of {', '.join(MODES)}")
+    if any(names_an_actor(part) for part in actor.split("+")):
+        db_path = db or default_db_path()
+        if not db_path.is_file():
+            raise InputError(
+                f"{db_path}: no knowledge base; build one with `breachpath kb load` (--actor needs ATT&CK)"
+            )
+        with _open(db_path) as kb:
+            profile = read_profile(actor, kb)
+    else:
+        profile = read_profile(actor)
+    done = apply_actor(graph, profile, mode, outside)
+    _warn(profile.notes)
+    how = "closed" if mode == "strict" else f"{outside:g}× slower"
+    _err(
+        f"actor {profile.name} ({mode}): {done['steps_changed']} steps of {len(done['techniques_outside'])} techniques "
+        f"outside its {done['profile_techniques']} are {how}"
+    )
+    return done
+
+
 def _print_uncertainty(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -1255,6 +1282,16 @@ def simulate_command(
     outer: Annotated[
         int, typer.Option("--outer", help="Parameter draws for --uncertainty, each run on the same samples.")
     ] = 100,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Condition on an actor: a group (id, name, alias), layer .json, T-ids, or A+B."),
+    ] = None,
+    actor_mode: Annotated[
+        str, typer.Option("--actor-mode", help="soft: techniques outside the profile are slower; strict: closed.")
+    ] = "soft",
+    outside: Annotated[
+        float, typer.Option("--outside", help="soft: how many times slower a technique outside the profile is.")
+    ] = 10.0,
     catalog: CatalogOption = None,
     db: DbOption = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
@@ -1304,6 +1341,7 @@ def simulate_command(
     samples = samples or 1000
     graph = build_graph(spec, model)
     warnings = apply_overrides(graph, defenses, ttc_overrides, catalog, origin=str(source) if scenario else None)
+    conditioned = _condition_on_actor(graph, actor, actor_mode, outside, db) if actor else None
     entry_nodes = find_steps(graph, entries, entry_where)
     target_nodes = find_steps(graph, targets, target_where)
     if not entry_nodes:
@@ -1333,6 +1371,8 @@ def simulate_command(
         scenario_path = source if scenario is not None else None
         saved[save] = results_bytes(result, len(target_nodes), graph.n_nodes, save, scenario_path)
     summary = _results_json(result.names, result.times, len(target_nodes), samples, seed, horizons)
+    if conditioned is not None:
+        summary["actor"] = conditioned
     spread = None
     if uncertainty:
         from breachpath.uncertainty import parameters, second_order
