@@ -113,7 +113,6 @@ def test_an_actor_without_a_knowledge_base_says_how_to_get_one(tmp_path):
 
 def _small_office():
     from breachpath.demo import example_path
-    from breachpath.graph import scenario_graph
     from breachpath.lang import compile_file
     from breachpath.scenario import read_scenario
 
