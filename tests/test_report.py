@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from breachpath.analysis import whatif
+from breachpath.analysis import nice_axis, whatif
 from breachpath.demo import example_path, technique_names
 from breachpath.dist import parse
 from breachpath.evidence.catalog import load_catalog
@@ -18,7 +18,7 @@ from breachpath.evidence.model import read_estimate
 from breachpath.graph import build_graph, scenario_graph
 from breachpath.lang.compiler import compile_file
 from breachpath.langs import ATTACKLANG, ESTIMATES_DIR
-from breachpath.report import estimate_summaries, nice_axis, render_html, report_data
+from breachpath.report import estimate_summaries, render_html, report_data
 from breachpath.scenario import read_scenario
 from breachpath.sim import simulate
 from conftest import require_shared, run_cli

@@ -602,3 +602,22 @@ def whatif(
         "defenses": results,
         "warnings": warnings,
     }
+
+
+def nice_axis(top: float, intervals: int = 4) -> float:
+    """The smallest "nice" axis end (a tick step of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k) at or above ``top``,
+    after Heckbert's nice numbers (Graphics Gems, 1990) with finer steps so little of the axis is wasted: ticks
+    read 0, 12, 24, … rather than 0, 15.71, …"""
+    step = top / intervals
+    magnitude = 10.0 ** np.floor(np.log10(step))
+    for m in (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if m * magnitude >= step * (1 - 1e-9):
+            return float(m * magnitude * intervals)
+    return float(10 * magnitude * intervals)  # pragma: no cover - the loop ends at 10
+
+
+def curve_end(times: np.ndarray) -> float:
+    """Where a TTC curve's axis ends: a nice number above the 99th percentile of the finite times (1 day when
+    none is finite); the report's curves and the uncertainty band share it."""
+    finite = times[np.isfinite(times)]
+    return nice_axis(max(float(np.quantile(finite, 0.99)), 0.1)) if len(finite) else 1.0

@@ -1067,21 +1067,12 @@ def actor_show(
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
     """An actor's techniques, where each comes from, and which of them the language models."""
-    from breachpath.actor import modelled_by, names_an_actor, read_profile
-    from breachpath.kb.store import default_db_path
+    from breachpath.actor import modelled_by
     from breachpath.lang.coverage import language_ids
 
     sources = tuple(v.strip() for v in via.split(",") if v.strip())
-    db_path = db or default_db_path()
-    needs_kb = any(names_an_actor(part) for part in actor.split("+"))
-    if needs_kb and not db_path.is_file():
-        raise InputError(f"{db_path}: no knowledge base; build one with `breachpath kb load` (an actor needs ATT&CK)")
     spec = _language(lang)
-    if needs_kb:
-        with _open(db_path) as kb:
-            profile = read_profile(actor, kb, sources)
-    else:
-        profile = read_profile(actor, None, sources)
+    profile = _actor_profile(actor, db, sources)
     doors = {i for i in language_ids(spec)["attack"] if i.startswith("T")}
     modelled = modelled_by(profile, doors)
     result = {
@@ -1183,23 +1174,27 @@ def _print_results(result: dict) -> None:
     Console().print(table)
 
 
+def _actor_profile(actor: str, db: Path | None, via: tuple[str, ...] | None = None):
+    """``--actor``/``ACTOR`` as a profile; the knowledge base is opened only when a part names an ATT&CK actor."""
+    from breachpath.actor import names_an_actor, read_profile
+    from breachpath.kb.store import default_db_path
+
+    if not any(names_an_actor(part) for part in actor.split("+")):
+        return read_profile(actor, None, via)
+    db_path = db or default_db_path()
+    if not db_path.is_file():
+        raise InputError(f"{db_path}: no knowledge base; build one with `breachpath kb load` (an actor needs ATT&CK)")
+    with _open(db_path) as kb:
+        return read_profile(actor, kb, via)
+
+
 def _condition_on_actor(graph, actor: str, mode: str, outside: float, db: Path | None) -> dict:
     """Apply ``--actor`` to the graph (see :func:`breachpath.actor.apply_actor`); one line says what it did."""
-    from breachpath.actor import MODES, apply_actor, names_an_actor, read_profile
-    from breachpath.kb.store import default_db_path
+    from breachpath.actor import MODES, apply_actor
 
     if mode not in MODES:
         raise InputError(f"--actor-mode {mode!r}: one of {', '.join(MODES)}")
-    if any(names_an_actor(part) for part in actor.split("+")):
-        db_path = db or default_db_path()
-        if not db_path.is_file():
-            raise InputError(
-                f"{db_path}: no knowledge base; build one with `breachpath kb load` (--actor needs ATT&CK)"
-            )
-        with _open(db_path) as kb:
-            profile = read_profile(actor, kb)
-    else:
-        profile = read_profile(actor)
+    profile = _actor_profile(actor, db)
     done = apply_actor(graph, profile, mode, outside)
     _warn(profile.notes)
     how = "closed" if mode == "strict" else f"{outside:g}× slower"

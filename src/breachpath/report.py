@@ -12,7 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from breachpath.analysis import WHATIF_RANKING, _path, chokepoints, in_causal_order, technique_joins, technique_of
+from breachpath.analysis import (
+    WHATIF_RANKING,
+    _path,
+    chokepoints,
+    curve_end,
+    in_causal_order,
+    technique_joins,
+    technique_of,
+)
 from breachpath.graph import AttackGraph
 from breachpath.navigator import path_shares, technique_tactics
 from breachpath.sim import Simulation, summarise
@@ -78,18 +86,6 @@ def _tornado(result: dict | None, target: str) -> dict | None:
             "right": max(e["p_low"], e["p_high"]), "median_low": e["median_low"], "median_high": e["median_high"],
         })  # fmt: skip
     return {"baseline": result["baseline"][target]["p"], "bars": bars}
-
-
-def nice_axis(top: float, intervals: int = 4) -> float:
-    """The smallest "nice" axis end (a tick step of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k) at or above ``top``,
-    after Heckbert's nice numbers (Graphics Gems, 1990) with finer steps so little of the axis is wasted: ticks
-    read 0, 12, 24, … rather than 0, 15.71, …"""
-    step = top / intervals
-    magnitude = 10.0 ** np.floor(np.log10(step))
-    for m in (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
-        if m * magnitude >= step * (1 - 1e-9):
-            return float(m * magnitude * intervals)
-    return float(10 * magnitude * intervals)  # pragma: no cover - the loop ends at 10
 
 
 def _tick(value: float) -> str:
@@ -197,8 +193,7 @@ def report_data(
     for j in range(targets):
         times = sim.times[:, j]
         stats = summarise(times)
-        finite = times[np.isfinite(times)]
-        horizon = nice_axis(max(float(np.quantile(finite, 0.99)), 0.1)) if len(finite) else 1.0
+        horizon = curve_end(times)
         out_targets.append({
             "name": sim.names[j], **stats, "horizon": horizon,
             "cdf": _cdf_points(times, 520, 180, horizon), "cdf_ticks": [_tick(horizon * k / 4) for k in range(5)],

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from breachpath.analysis import curve_end
 from breachpath.dist import parse
 from breachpath.errors import InputError
 from breachpath.graph import AttackGraph, possibly_reached
@@ -326,7 +327,7 @@ def second_order(
     median_draws = np.empty((outer, len(targets)))
     within_draws = np.empty((outer, len(targets), len(horizons)))
     curves = [nominal.times[:, j] for j in range(len(targets))]
-    tops = [_curve_top(c) for c in curves]
+    tops = [curve_end(c) for c in curves]
     grid = [np.linspace(0.0, top, 101) for top in tops]
     curve_draws = np.empty((outer, len(targets), 101))
     for k in range(outer):
@@ -372,13 +373,6 @@ def second_order(
         "outer": outer, "samples": samples, "seed": seed, "level": level, "horizons": horizons,
         "parameters": [p.to_json() for p in params], "targets": out,
     }  # fmt: skip
-
-
-def _curve_top(times: np.ndarray) -> float:
-    from breachpath.report import nice_axis
-
-    finite = times[np.isfinite(times)]
-    return nice_axis(max(float(np.quantile(finite, 0.99)), 0.1)) if len(finite) else 1.0
 
 
 def _quantiles(values: np.ndarray, tail: float) -> list[float | None]:
