@@ -16,9 +16,12 @@ alone ("T1566") or a sub-technique alone ("T1566.001"), while the door may be th
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from breachpath.errors import InputError
 
@@ -26,6 +29,27 @@ TECHNIQUE = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 #: The largest Navigator layer file read, and the most techniques a profile may name.
 MAX_LAYER_BYTES = 16 * 2**20
 MAX_TECHNIQUES = 10_000
+
+#: Where the ransomware preset's list is published: the website shows it, the repository holds it (the
+#: ``topTenListInfo`` "ransomware" entry of src/stores/calculator.store.ts, set by pull request #27, July 2024).
+CTID_RANSOMWARE = (
+    "MITRE Center for Threat-Informed Defense, Top ATT&CK Techniques v2.0.0 (2024-07-17), Ransomware Top 10: "
+    "https://top-attack-techniques.mitre-engenuity.org/ and "
+    "https://github.com/center-for-threat-informed-defense/top-attack-techniques/pull/27"
+)
+
+#: Named profiles (``--actor any``): ``techniques`` None is every technique.
+PRESETS: dict[str, dict] = {
+    "any": {"title": "any (unconditioned)", "techniques": None, "source": "every technique"},
+    # CTID ranks techniques by prevalence, chokepoint position and actionability (detections and mitigations), and
+    # for this list by how many of the ransomware families it studied were reported to use each; in its order.
+    "ransomware-top10": {
+        "title": "ransomware-top10 (CTID)",
+        "techniques": ("T1059", "T1078", "T1021.001", "T1047", "T1490", "T1105", "T1083", "T1486", "T1190", "T1489"),
+        "source": "CTID Ransomware Top 10 (2024)",
+        "citation": CTID_RANSOMWARE,
+    },
+}
 
 
 @dataclass
@@ -36,6 +60,12 @@ class Profile:
     weights: dict[str, float] = field(default_factory=dict)
     sources: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    every: bool = False  # the ``any`` preset: every technique, the unconditioned attacker
+    citations: list[str] = field(default_factory=list)  # where a preset's list is published
+
+    def parents(self) -> set[str]:
+        """The parent techniques of the profile's sub-techniques (a parent's door serves them)."""
+        return {t.split(".")[0] for t in self.weights if "." in t}
 
     def add(self, technique: str, weight: float, source: str) -> None:
         self.weights[technique] = max(weight, self.weights.get(technique, 0.0))
@@ -50,6 +80,8 @@ class Profile:
                 {"id": t, "weight": self.weights[t], "sources": self.sources.get(t, [])} for t in sorted(self.weights)
             ],
             "notes": self.notes,
+            "every_technique": self.every,
+            "citations": self.citations,
         }
 
 
@@ -114,20 +146,37 @@ def profile_from_ids(text: str) -> Profile:
 
 
 def names_an_actor(part: str) -> bool:
-    """Whether one ``+`` part of ``--actor`` names an ATT&CK actor (not technique ids, not a layer file)."""
+    """Whether one ``+`` part of ``--actor`` names an ATT&CK actor (not technique ids, a layer file or a preset)."""
     part = part.strip()
     ids = [p.strip().upper() for p in part.split(",") if p.strip()]
-    return bool(part) and not part.lower().endswith(".json") and not (ids and all(TECHNIQUE.match(i) for i in ids))
+    return (
+        bool(part) and not part.lower().endswith(".json") and part.lower() not in PRESETS
+        and not (ids and all(TECHNIQUE.match(i) for i in ids))
+    )  # fmt: skip
+
+
+def preset_profile(name: str) -> Profile:
+    """A named profile (:data:`PRESETS`): ``any`` holds every technique; the others list theirs with a source."""
+    preset = PRESETS[name.lower()]
+    if preset["techniques"] is None:
+        return Profile(preset["title"], every=True)
+    profile = Profile(preset["title"], citations=[preset["citation"]])
+    for technique in preset["techniques"]:
+        profile.add(technique, 1.0, preset["source"])
+    return profile
 
 
 def read_profile(text: str, kb=None, via: tuple[str, ...] | None = None) -> Profile:
-    """A profile from ``--actor`` text: actor names or ids, layer files, technique lists, joined by ``+``."""
+    """A profile from ``--actor`` text: actor names or ids, layer files, technique lists or presets, joined by
+    ``+``."""
     parts = [p.strip() for p in text.split("+")]
     if not text.strip() or not all(parts):
-        raise InputError(f"--actor {text!r}: name an actor, a layer file or technique ids (joined by +)")
+        raise InputError(f"--actor {text!r}: name an actor, a layer file, technique ids or a preset (joined by +)")
     union = Profile(" + ".join(parts))
     for part in parts:
-        if part.lower().endswith(".json"):
+        if part.lower() in PRESETS:
+            profile = preset_profile(part)
+        elif part.lower().endswith(".json"):
             profile = profile_from_layer(Path(part))
         elif not names_an_actor(part):
             profile = profile_from_ids(part)
@@ -139,9 +188,26 @@ def read_profile(text: str, kb=None, via: tuple[str, ...] | None = None) -> Prof
             for source in profile.sources[technique]:
                 union.add(technique, weight, source)
         union.notes += profile.notes
+        union.citations += profile.citations
+        union.every |= profile.every
     if len(parts) == 1:
         union.name = profile.name
     return union
+
+
+def open_profile(text: str, db: Path | None = None, via: tuple[str, ...] | None = None) -> Profile:
+    """:func:`read_profile`, opening the knowledge base at ``db`` (default: the user's) only when a part names an
+    ATT&CK actor."""
+    from breachpath.kb.pages import KnowledgeBase
+    from breachpath.kb.store import default_db_path
+
+    if not any(names_an_actor(part) for part in text.split("+")):
+        return read_profile(text, None, via)
+    db_path = db or default_db_path()
+    if not db_path.is_file():
+        raise InputError(f"{db_path}: no knowledge base; build one with `breachpath kb load` (an actor needs ATT&CK)")
+    with KnowledgeBase.open(db_path) as kb:
+        return read_profile(text, kb, via)
 
 
 def modelled_by(profile: Profile, language_techniques: set[str]) -> dict[str, dict]:
@@ -169,17 +235,61 @@ MODES = ("soft", "strict")
 
 def in_profile(ids: list[str], profile: Profile) -> bool:
     """Whether a step tagged with ``ids`` is one of the profile's techniques: the id itself, its parent technique,
-    or a sub-technique of it (the rule of :func:`modelled_by`)."""
-    weights = profile.weights
-    for attack_id in ids:
-        if attack_id in weights or attack_id.split(".")[0] in weights:
-            return True
-        if any(t.startswith(attack_id + ".") for t in weights):
-            return True
-    return False
+    or a sub-technique of it (the rule of :func:`modelled_by`). Every step is in the ``any`` profile."""
+    if profile.every:
+        return True
+    weights, parents = profile.weights, profile.parents()
+    return any(i in weights or i.split(".")[0] in weights or i in parents for i in ids)
 
 
-def apply_actor(graph, profile: Profile, mode: str = "soft", outside: float = 10.0) -> dict:
+@dataclass
+class ActorDoors:
+    """The attack steps of a graph tagged with ATT&CK techniques, grouped by step (``Type.step``), with what a soft
+    actor slows each by: computed once (:func:`actor_doors`) for conditioning the graph on many actors."""
+
+    techniques: list[list[str]]  # per step: its technique ids
+    nodes: list[np.ndarray]  # per step: its attack-step nodes
+    mean_after: list[np.ndarray]  # per node: mean time of the timed steps it leads to (NaN: none), for untimed doors
+
+
+def actor_doors(graph) -> ActorDoors:
+    """The technique-tagged attack steps of ``graph`` (see :class:`ActorDoors`)."""
+    from breachpath.dist import parse
+
+    means = np.array([parse(str(t)).mean() for t in graph.ttc_texts], dtype=float)
+    type_of = graph.asset_types[graph.asset]
+    step_of = graph.step_names[graph.step]
+    doors = ActorDoors([], [], [])
+    for key, ids in graph.info.get("attack_ids", {}).items():
+        techniques = [i for i in ids if TECHNIQUE.match(i)]
+        asset_type, _, step = key.partition(".")
+        nodes = np.flatnonzero((type_of == asset_type) & (step_of == step) & (graph.kind <= 1)) if techniques else []
+        if not len(nodes):
+            continue
+        after = np.full(len(nodes), np.nan)
+        for k, node in enumerate(nodes.tolist()):
+            if graph.ttc[node] < 0:
+                finite = [
+                    m for c in graph.children(node) if graph.ttc[c] >= 0 and np.isfinite(m := means[graph.ttc[c]])
+                ]
+                after[k] = sum(finite) / len(finite) if finite else np.nan
+        doors.techniques.append(techniques)
+        doors.nodes.append(nodes)
+        doors.mean_after.append(after)
+    return doors
+
+
+def check_conditioning(mode: str, outside: float) -> None:
+    """``--actor-mode`` and ``--outside``, checked."""
+    if mode not in MODES:
+        raise InputError(f"--actor-mode {mode!r}: one of {', '.join(MODES)}")
+    if isinstance(outside, bool) or not isinstance(outside, int | float) or not 1 <= outside <= 1e6:
+        raise InputError(f"--outside {outside!r}: a factor from 1 to 1,000,000 (1: no slower)")
+
+
+def apply_actor(
+    graph, profile: Profile, mode: str = "soft", outside: float = 10.0, doors: ActorDoors | None = None
+) -> dict:
     """Condition ``graph`` on an actor (in place): every attack step tagged with ATT&CK techniques none of which
     is in ``profile`` is a door the actor does not use. ``strict`` closes it (Infinity); ``soft`` keeps it open
     but slower: a door that takes no time gets a fixed delay of (``outside`` − 1) × the mean time of the timed
@@ -189,53 +299,149 @@ def apply_actor(graph, profile: Profile, mode: str = "soft", outside: float = 10
     Untimed doors (all of attacklang's) get constant TTCs, which draw no random numbers, and texts are appended:
     every other step draws exactly what it drew before (common random numbers across actors), so a profile holding
     every technique, or ``soft`` with ``outside`` = 1, leaves every result unchanged. A timed technique step that
-    changes (other languages) moves later steps' draws. Returns what changed."""
-    import numpy as np
-
-    from breachpath.dist import parse
-
-    if mode not in MODES:
-        raise InputError(f"--actor-mode {mode!r}: one of {', '.join(MODES)}")
-    if isinstance(outside, bool) or not isinstance(outside, int | float) or not 1 <= outside <= 1e6:
-        raise InputError(f"--outside {outside!r}: a factor from 1 to 1,000,000 (1: no slower)")
+    changes (other languages) moves later steps' draws. ``doors`` (:func:`actor_doors` of this graph) saves
+    finding the steps again. Returns what changed."""
+    check_conditioning(mode, outside)
+    doors = doors or actor_doors(graph)
     texts = [str(t) for t in graph.ttc_texts]
-    means = {i: parse(t).mean() for i, t in enumerate(texts)}
-    type_of = graph.asset_types[graph.asset]
-    step_of = graph.step_names[graph.step]
+    index = {t: i for i, t in enumerate(texts)}
+    ttc = graph.ttc
     outside_ids: set[str] = set()
     changed = 0
-    for key, ids in graph.info.get("attack_ids", {}).items():
-        techniques = [i for i in ids if i.startswith("T")]
-        if not techniques or in_profile(techniques, profile):
-            continue
-        asset_type, step = key.split(".", 1)
-        nodes = np.flatnonzero((type_of == asset_type) & (step_of == step) & (graph.kind <= 1))
-        if not len(nodes):
+    for techniques, nodes, after in zip(doors.techniques, doors.nodes, doors.mean_after, strict=True):
+        if in_profile(techniques, profile):
             continue
         outside_ids.update(techniques)
-        for node in nodes.tolist():
+        for node, mean_after in zip(nodes.tolist(), after.tolist(), strict=True):
             if mode == "strict":
                 text = "Infinity"
             elif outside == 1:
                 continue
-            elif graph.ttc[node] >= 0:
-                text = f"{outside:g} * ({texts[graph.ttc[node]]})"
+            elif ttc[node] >= 0:
+                text = f"{outside:g} * ({texts[ttc[node]]})"
             else:
-                timed = [int(c) for c in graph.children(node) if graph.ttc[c] >= 0]
-                finite = [
-                    means[int(graph.ttc[c])] for c in timed if means[int(graph.ttc[c])] == means[int(graph.ttc[c])]
-                ]
-                delay = (outside - 1) * (sum(finite) / len(finite)) if finite else 0.0
-                if delay <= 0 or delay == float("inf"):
+                delay = (outside - 1) * mean_after
+                if not 0 < delay < float("inf"):  # NaN: the door leads to no timed step
                     continue
                 text = f"{delay:.6g}"
-            if text not in texts:
+            if text not in index:
+                index[text] = len(texts)
                 texts.append(text)
-                means[len(texts) - 1] = parse(text).mean()
-            graph.ttc[node] = texts.index(text)
+            ttc[node] = index[text]
             changed += 1
     graph.ttc_texts = np.array(texts, dtype=np.str_)
+    # The graph says whom it was conditioned on: paths mark the actor's techniques, saved results keep it.
+    graph.info["actor"] = {
+        "name": profile.name, "mode": mode, "outside": outside, "every": profile.every,
+        "techniques": sorted(profile.weights),
+    }  # fmt: skip
     return {
         "actor": profile.name, "mode": mode, "outside": outside, "steps_changed": changed,
         "techniques_outside": sorted(outside_ids), "profile_techniques": len(profile.weights),
+        "every_technique": profile.every,
     }  # fmt: skip
+
+
+def conditioned(graph, profile: Profile, mode: str = "soft", outside: float = 10.0,
+                doors: ActorDoors | None = None) -> tuple:  # fmt: skip
+    """``(copy of graph conditioned on the actor, what changed)``: :func:`apply_actor` on a copy (the TTC arrays
+    are copied, the rest shared), so one graph serves many actors."""
+    copy = dataclasses.replace(graph, ttc=graph.ttc.copy(), ttc_texts=graph.ttc_texts.copy(), info=dict(graph.info))
+    return copy, apply_actor(copy, profile, mode, outside, doors)
+
+
+def graph_actor(graph) -> tuple[Profile, str, float] | None:
+    """The actor ``graph`` was conditioned on (:func:`apply_actor`), as ``(profile, mode, outside)``; None if none."""
+    return saved_actor(graph.info.get("actor"), "graph info")
+
+
+def saved_actor(data, where: str) -> tuple[Profile, str, float] | None:
+    """The actor a graph or a results file recorded (``{"name", "mode", "outside", "every", "techniques"}``), checked
+    (it is read from a file: ``where`` names it in errors); None for none."""
+    if data is None:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str) or len(data["name"]) > 10_000:
+        raise InputError(f"{where}: actor: not an actor record")
+    techniques = data.get("techniques")
+    if (
+        not isinstance(techniques, list)
+        or len(techniques) > MAX_TECHNIQUES
+        or not all(isinstance(t, str) and TECHNIQUE.match(t) for t in techniques)
+    ):
+        raise InputError(f"{where}: actor: techniques must be a list of ATT&CK technique ids")
+    if not isinstance(data.get("every", False), bool):
+        raise InputError(f"{where}: actor: every must be true or false")
+    mode, outside = data.get("mode"), data.get("outside")
+    try:
+        check_conditioning(mode, outside)
+    except InputError as exc:
+        raise InputError(f"{where}: actor: {exc}") from None
+    return Profile(data["name"], dict.fromkeys(techniques, 1.0), every=data.get("every", False)), mode, outside
+
+
+def closed_by_actor(original, actor_graph, entries: list[int], targets: list[int], kb=None) -> dict[int, str]:
+    """Why each target that ``entries`` reach in ``original`` is out of reach once a strict actor closed its doors:
+    ``{target: "… has no initial-access technique for the doors open from the entry points (T1190, …)"}``.
+
+    The doors named are the frontier: closed steps whose parents the actor does reach (all of them for an AND
+    step). The tactic named is the one their techniques share in the knowledge base (``kb``); when they share
+    none (the actor lacks more than one stage), the most frequent tactics are listed."""
+    from collections import Counter
+
+    from breachpath.graph import possibly_reached
+    from breachpath.navigator import technique_tactics
+
+    before = possibly_reached(original, entries)
+    after = possibly_reached(actor_graph, entries)
+    lost = [int(t) for t in targets if before[t] and not after[t]]
+    if not lost:
+        return {}
+    closed = np.flatnonzero((actor_graph.ttc != original.ttc) & before)
+    frontier = []
+    for node in closed.tolist():
+        parents = actor_graph.parents(node)
+        if len(parents) and (after[parents].all() if actor_graph.kind[node] == 1 else after[parents].any()):
+            frontier.append(node)
+    ids = sorted({i for v in frontier for i in actor_graph.info.get("attack_ids", {}).get(_key(actor_graph, v), [])
+                  if TECHNIQUE.match(i)})  # fmt: skip
+    tactics: Counter[str] = Counter()
+    shared: set[str] | None = None
+    for i in ids:
+        found = set(technique_tactics(kb, i))
+        tactics.update(found)
+        shared = found if shared is None else shared & found
+    shown = ", ".join(ids[:8]) + (f", … ({len(ids)} in all)" if len(ids) > 8 else "")
+    named = sorted(shared) if shared else [t for t, _ in tactics.most_common()]
+    if 0 < len(named) <= 2:
+        what = f"no {' or '.join(named)} technique for the doors open from the entry points ({shown})"
+    else:
+        listed = f"; tactics {', '.join(named[:4])}{', …' if len(named) > 4 else ''}" if named else ""
+        what = f"none of the techniques of the doors open from the entry points ({shown}{listed})"
+    return dict.fromkeys(lost, what)
+
+
+def _key(graph, node: int) -> str:
+    return f"{graph.asset_types[graph.asset[node]]}.{graph.step_names[graph.step[node]]}"
+
+
+def run_as(graph, profile: Profile, mode: str, outside: float, entries: list[int], targets: list[int], kb=None,
+           doors: ActorDoors | None = None) -> tuple:  # fmt: skip
+    """``graph`` conditioned on the actor (:func:`conditioned`) and what changed, with ``closed``: for each target a
+    strict actor can no longer reach, why (:func:`closed_by_actor`; its P is 0)."""
+    actor_graph, done = conditioned(graph, profile, mode, outside, doors)
+    done["closed"] = {}
+    if mode == "strict":
+        why = closed_by_actor(graph, actor_graph, entries, targets, kb)
+        done["closed"] = {graph.name(t): reason for t, reason in why.items()}
+    return actor_graph, done
+
+
+def actor_line(done: dict) -> str:
+    """One line on what conditioning on an actor did (:func:`apply_actor`'s result)."""
+    if done.get("every_technique"):
+        return f"actor {done['actor']}: every technique is the actor's, nothing changed"
+    how = "closed" if done["mode"] == "strict" else f"{done['outside']:g}× slower"
+    return (
+        f"actor {done['actor']} ({done['mode']}): {done['steps_changed']} steps of "
+        f"{len(done['techniques_outside'])} techniques outside its {done['profile_techniques']} are {how}"
+    )

@@ -15,26 +15,34 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from breachpath import _kernel
+from breachpath.actor import TECHNIQUE, Profile, graph_actor, in_profile
 from breachpath.errors import InputError
 from breachpath.graph import KINDS, AttackGraph
 from breachpath.sim import Draws, Simulation, simulate, thread_count, wilson
 
 
-def _step_view(graph: AttackGraph, node: int) -> dict:
+def _step_view(graph: AttackGraph, node: int, actor: Profile | None = None) -> dict:
+    """A step as data; with the ``actor`` the graph was conditioned on, whether its techniques are the actor's
+    (``actor_technique``: None for a step with none)."""
     asset = int(graph.asset[node])
     asset_type = str(graph.asset_types[asset])
     step = str(graph.step_names[graph.step[node]])
-    return {
+    attack_ids = graph.info.get("attack_ids", {}).get(f"{asset_type}.{step}", [])
+    view = {
         "node": int(node),
         "name": graph.name(node),
         "asset": str(graph.asset_names[asset]),
         "asset_type": asset_type,
         "step": step,
         "kind": KINDS[graph.kind[node]],
-        "attack_ids": graph.info.get("attack_ids", {}).get(f"{asset_type}.{step}", []),
+        "attack_ids": attack_ids,
         "ttc": None if graph.ttc[node] < 0 else str(graph.ttc_texts[graph.ttc[node]]),
         "gate": _is_gate_plumbing(graph, node),
     }
+    if actor is not None:
+        techniques = [i for i in attack_ids if TECHNIQUE.match(i)]
+        view["actor_technique"] = in_profile(techniques, actor) if techniques else None
+    return view
 
 
 def defense_led(graph: AttackGraph) -> np.ndarray:
@@ -131,12 +139,14 @@ def attack_paths(graph: AttackGraph, sim: Simulation, target: int = 0, top: int 
     successful = np.flatnonzero(np.isfinite(times))
     first, counts = same_step_paths(sim, successful, target)
     result = {"target": sim.names[target], "successful_samples": int(len(successful)), "distinct_paths": len(first)}
+    actor = graph_actor(graph)
+    actor = actor[0] if actor else None
     ranked = np.lexsort((first, -counts))[:top]  # most frequent first; ties: the one met first
     result["top"] = [
         {
             "frequency": int(counts[g]) / max(1, len(successful)),
             "samples": int(counts[g]),
-            "steps": [_step_view(graph, v) for v in in_causal_order(graph, _path(sim, int(first[g]), target))],
+            "steps": [_step_view(graph, v, actor) for v in in_causal_order(graph, _path(sim, int(first[g]), target))],
         }
         for g in ranked
     ]
@@ -146,7 +156,7 @@ def attack_paths(graph: AttackGraph, sim: Simulation, target: int = 0, top: int 
         result["median_time_path"] = {
             "sample": median_sample,
             "time": float(times[median_sample]),
-            "steps": [_step_view(graph, v) for v in in_causal_order(graph, _path(sim, median_sample, target))],
+            "steps": [_step_view(graph, v, actor) for v in in_causal_order(graph, _path(sim, median_sample, target))],
         }
     else:
         result["median_time_path"] = None

@@ -920,6 +920,18 @@ SourceLangOption = Annotated[
         help=f"The language (when SOURCE is a model): {LANGUAGES}.",
     ),
 ]
+ActorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--actor", help="Condition on an actor: a group (id, name, alias), layer .json, T-ids, a preset, or A+B."
+    ),
+]
+ActorModeOption = Annotated[
+    str, typer.Option("--actor-mode", help="soft: techniques outside the profile are slower; strict: closed.")
+]
+OutsideOption = Annotated[
+    float, typer.Option("--outside", help="soft: how many times slower a technique outside the profile is.")
+]
 EntryOption = Annotated[list[str] | None, typer.Option("--entry", "-e", help="An entry point asset:step (repeatable).")]
 
 
@@ -1067,12 +1079,12 @@ def actor_show(
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
     """An actor's techniques, where each comes from, and which of them the language models."""
-    from breachpath.actor import modelled_by
+    from breachpath.actor import modelled_by, open_profile
     from breachpath.lang.coverage import language_ids
 
     sources = tuple(v.strip() for v in via.split(",") if v.strip())
     spec = _language(lang)
-    profile = _actor_profile(actor, db, sources)
+    profile = open_profile(actor, db, sources)
     doors = {i for i in language_ids(spec)["attack"] if i.startswith("T")}
     modelled = modelled_by(profile, doors)
     result = {
@@ -1093,10 +1105,14 @@ def actor_show(
     from rich.table import Table
 
     counts = result["counts"]
+    if profile.every:
+        Console().print(f"{profile.name}: every technique is the actor's; a run as it is the unconditioned run.")
+        return
+    caption = "A sub-technique implies its parent's door, and a parent its sub-techniques' doors."
     table = Table(
         title=f"{profile.name}: {counts['techniques']} techniques; {result['language']} models "
         f"{counts['techniques'] - counts['not modelled']}",
-        caption="A sub-technique implies its parent's door, and a parent its sub-techniques' doors.",
+        caption="\n".join([caption, *(f"Source: {c}" for c in profile.citations)]),
     )
     for column in ("technique", "weight", "from", "in the language"):
         table.add_column(column, overflow="fold")
@@ -1108,6 +1124,143 @@ def actor_show(
         )
         table.add_row(row["id"], f"{row['weight']:.2g}", sources_text, shown)
     Console().print(table)
+
+
+@app.command("actors")
+def actors_command(
+    scenario_path: Annotated[
+        Path, typer.Argument(metavar="SCENARIO", help="A scenario with entry points and targets.")
+    ],
+    groups: Annotated[
+        str, typer.Option("--groups", help="all (every live enterprise group), or ids, names or aliases: G0016,APT28.")
+    ] = "all",
+    campaigns: Annotated[bool, typer.Option("--campaigns", help="Also every live enterprise campaign.")] = False,
+    top: Annotated[int, typer.Option("--top", help="Actors to show per target.")] = 10,
+    horizon: Annotated[float, typer.Option("--horizon", help="Rank by P(compromise within this many days).")] = 30.0,
+    actor_mode: ActorModeOption = "soft",
+    outside: OutsideOption = 10.0,
+    via: Annotated[
+        str, typer.Option("--via", help="Where an actor's techniques come from: direct,campaigns,software.")
+    ] = "direct,campaigns,software",
+    samples: Annotated[int | None, typer.Option("--samples", "-n", help="Samples per actor.")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed shared by every actor (common random numbers).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Threads (default: all cores).")] = None,
+    navigator: Annotated[
+        Path | None,
+        typer.Option("--navigator", help="Write a Navigator layer of the top actor's techniques on successful paths."),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write the HTML report of the top actor's run, with the ranking."),
+    ] = None,
+    catalog: CatalogOption = None,
+    db: DbOption = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
+) -> None:
+    """Who can reach what, and how fast: every ATT&CK group (and campaign) run against the scenario on the same
+    samples, ranked per target by P(compromise within the horizon) and median TTC."""
+    from breachpath.actor import check_conditioning, run_as
+    from breachpath.actor_ranking import rank_actors, reference_profiles, select_profiles
+    from breachpath.graph import unreachable_warnings
+    from breachpath.kb.store import default_db_path
+    from breachpath.scenario import check_horizons
+
+    # The options first: a bad value is one line before any file is read or graph built.
+    _check_run_options(samples, seed, workers)
+    check_horizons([horizon], "--horizon")
+    check_conditioning(actor_mode, outside)
+    if top < 1:
+        raise InputError(f"--top must be at least 1, not {top}")
+    sources = tuple(v.strip() for v in via.split(",") if v.strip())
+    _check_outputs(navigator, report, inputs=(scenario_path,))
+    scenario, spec, graph, entries, targets, warnings = _open_scenario(scenario_path, catalog, "actors")
+    _warn(warnings + unreachable_warnings(graph, entries, targets))
+    db_path = db or default_db_path()
+    if not db_path.is_file():
+        raise InputError(f"{db_path}: no knowledge base; build one with `breachpath kb load` (actors come from ATT&CK)")
+    samples = samples or scenario.samples
+    seed = seed if seed is not None else scenario.seed
+    with _open(db_path) as kb:
+        profiles, skipped = select_profiles(kb, groups, campaigns, sources)
+        runs = reference_profiles() + profiles
+        with _progress("actors", len(runs)) as update:
+            result = rank_actors(
+                graph, entries, targets, runs, actor_mode, outside, samples=samples, seed=seed, horizon=horizon,
+                workers=workers, progress=update, kb=kb, references=len(runs) - len(profiles),
+            )  # fmt: skip
+    result["scenario"] = str(scenario_path)
+    result["skipped"] = skipped
+    result["warnings"] = warnings
+    if skipped:
+        _err(
+            f"left out {len(skipped)} revoked or deprecated ATT&CK actors: "
+            + ", ".join(f"{a['id']} ({a['skipped']})" for a in skipped[:6])
+            + (", …" if len(skipped) > 6 else "")
+        )
+    if (navigator or report) and result["top"] is not None:
+        from breachpath.sim import simulate
+
+        best = runs[result["top"]]
+        actor_graph, _ = run_as(graph, best, actor_mode, outside, entries, targets)
+        with _progress(f"paths of {best.name}", samples) as update:
+            sim = simulate(
+                actor_graph, entries, targets, samples=samples, seed=result["seed"], workers=workers,
+                progress=update, path_targets=len(targets),
+            )  # fmt: skip
+        _write_outputs(
+            actor_graph, spec, sim, scenario_path, entries, len(targets), db, navigator, None, report, workers,
+            fresh=True, actors=result,
+        )  # fmt: skip
+    if fmt is ListFormat.json:
+        _json(result)
+        return
+    _print_actors(result, top)
+
+
+def _print_actors(result: dict, top: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def span(pair, pattern: str) -> str:
+        return "" if pair is None else " [" + ", ".join("∞" if v is None else pattern.format(v) for v in pair) + "]"
+
+    console = Console()
+    rows = result["actors"]
+    how = "closed" if result["mode"] == "strict" else f"{result['outside']:g}× slower"
+    for name in result["targets"]:
+        ranks = result["ranks"][name]
+        order = result["order"][name]
+        shown = [i for i in order if not rows[i]["reference"]][:top] + [i for i in order if rows[i]["reference"]]
+        table = Table(
+            title=f"{name}: who reaches it within {result['horizon']:g} days ({result['mode']}: techniques outside "
+            f"an actor's profile are {how})"
+        )
+        for column in ("#", "actor", "techniques (modelled)", f"P ≤ {result['horizon']:g} d (95% CI)", "P",
+                       "median TTC, days (95% CI)"):  # fmt: skip
+            table.add_column(column, overflow="fold")
+        for i in shown:
+            r, t = rows[i], rows[i]["targets"][name]
+            table.add_row(
+                "ref" if r["reference"] else str(ranks[i]), r["name"],
+                "every" if r["every_technique"] else f"{r['techniques']} ({r['modelled']})",
+                f"{t['p_within']:.3f}" + span(t["p_within_ci"], "{:.3f}"), f"{t['p']:.3f}",
+                "—" if t["median"] is None else f"{t['median']:.3g}" + span(t["median_ci"], "{:.3g}"),
+            )  # fmt: skip
+        console.print(table)
+        for i in shown:
+            if name in rows[i]["closed"]:
+                console.print(f"{rows[i]['name']}: P = 0, it has {rows[i]['closed'][name]}.", highlight=False)
+    actors = sum(1 for r in rows if not r["reference"])
+    console.print(
+        f"{actors} actors and {len(rows) - actors} references (ref) on the same {result['samples']} samples, seed "
+        f"{result['seed']}; ranked by {result['ranking']}; equal figures share a rank. Median TTC among the samples "
+        "that reach the target.",
+        highlight=False,
+    )
+    if result["top"] is not None:
+        console.print(f"Top actor: {rows[result['top']]['name']}.", highlight=False)
 
 
 def _check_run_options(samples: int | None, seed: int | None, workers: int | None) -> None:
@@ -1174,35 +1327,27 @@ def _print_results(result: dict) -> None:
     Console().print(table)
 
 
-def _actor_profile(actor: str, db: Path | None, via: tuple[str, ...] | None = None):
-    """``--actor``/``ACTOR`` as a profile; the knowledge base is opened only when a part names an ATT&CK actor."""
-    from breachpath.actor import names_an_actor, read_profile
+def _condition_on_actor(graph, actor: str, mode: str, outside: float, db: Path | None, entries: list[int],
+                       targets: list[int]) -> tuple:  # fmt: skip
+    """``--actor``: the graph conditioned on the actor (:func:`breachpath.actor.run_as`) and what changed; one line
+    says what it did, and one per target a strict actor cannot reach says why."""
+    from breachpath.actor import actor_line, check_conditioning, open_profile, run_as
     from breachpath.kb.store import default_db_path
 
-    if not any(names_an_actor(part) for part in actor.split("+")):
-        return read_profile(actor, None, via)
+    check_conditioning(mode, outside)
+    profile = open_profile(actor, db)
     db_path = db or default_db_path()
-    if not db_path.is_file():
-        raise InputError(f"{db_path}: no knowledge base; build one with `breachpath kb load` (an actor needs ATT&CK)")
-    with _open(db_path) as kb:
-        return read_profile(actor, kb, via)
-
-
-def _condition_on_actor(graph, actor: str, mode: str, outside: float, db: Path | None) -> dict:
-    """Apply ``--actor`` to the graph (see :func:`breachpath.actor.apply_actor`); one line says what it did."""
-    from breachpath.actor import MODES, apply_actor
-
-    if mode not in MODES:
-        raise InputError(f"--actor-mode {mode!r}: one of {', '.join(MODES)}")
-    profile = _actor_profile(actor, db)
-    done = apply_actor(graph, profile, mode, outside)
+    kb = _open(db_path) if mode == "strict" and db_path.is_file() else None  # only to name a missing tactic
+    try:
+        graph, done = run_as(graph, profile, mode, outside, entries, targets, kb)
+    finally:
+        if kb is not None:
+            kb.close()
     _warn(profile.notes)
-    how = "closed" if mode == "strict" else f"{outside:g}× slower"
-    _err(
-        f"actor {profile.name} ({mode}): {done['steps_changed']} steps of {len(done['techniques_outside'])} techniques "
-        f"outside its {done['profile_techniques']} are {how}"
-    )
-    return done
+    _err(actor_line(done))
+    for target, why in done["closed"].items():
+        _err(f"target {target}: P = 0 as {profile.name} (strict): it has {why}")
+    return graph, done
 
 
 def _print_uncertainty(result: dict) -> None:
@@ -1277,21 +1422,15 @@ def simulate_command(
     outer: Annotated[
         int, typer.Option("--outer", help="Parameter draws for --uncertainty, each run on the same samples.")
     ] = 100,
-    actor: Annotated[
-        str | None,
-        typer.Option("--actor", help="Condition on an actor: a group (id, name, alias), layer .json, T-ids, or A+B."),
-    ] = None,
-    actor_mode: Annotated[
-        str, typer.Option("--actor-mode", help="soft: techniques outside the profile are slower; strict: closed.")
-    ] = "soft",
-    outside: Annotated[
-        float, typer.Option("--outside", help="soft: how many times slower a technique outside the profile is.")
-    ] = 10.0,
+    actor: ActorOption = None,
+    actor_mode: ActorModeOption = "soft",
+    outside: OutsideOption = 10.0,
     catalog: CatalogOption = None,
     db: DbOption = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
     """Monte Carlo time-to-compromise: probability and time for each target, with 95% intervals."""
+    from breachpath.actor import check_conditioning
     from breachpath.graph import apply_overrides, build_graph, unreachable_warnings
     from breachpath.model import deprecation_warnings
     from breachpath.scenario import check_precision, check_samples, find_steps
@@ -1300,6 +1439,7 @@ def simulate_command(
     # The options first: a bad value is one line before any file is read or graph built.
     _check_run_options(samples, seed, workers)
     horizons = _parse_horizons(horizon)
+    check_conditioning(actor_mode, outside)
     check_samples(max_samples, "--max-samples")  # even without --precision: a bad value is never silently ignored
     if uncertainty:
         from breachpath.uncertainty import check_outer
@@ -1336,13 +1476,15 @@ def simulate_command(
     samples = samples or 1000
     graph = build_graph(spec, model)
     warnings = apply_overrides(graph, defenses, ttc_overrides, catalog, origin=str(source) if scenario else None)
-    conditioned = _condition_on_actor(graph, actor, actor_mode, outside, db) if actor else None
     entry_nodes = find_steps(graph, entries, entry_where)
     target_nodes = find_steps(graph, targets, target_where)
     if not entry_nodes:
         raise InputError("no entry points: give --entry asset:step (or entry_points in the scenario)")
     warnings += unreachable_warnings(graph, entry_nodes, target_nodes) + deprecation_warnings(model, spec)
     _warn(warnings)
+    conditioned = None
+    if actor:
+        graph, conditioned = _condition_on_actor(graph, actor, actor_mode, outside, db, entry_nodes, target_nodes)
     out_nodes = target_nodes + ([n for n in range(graph.n_nodes) if n not in set(target_nodes)] if all_steps else [])
     with _progress("simulating", samples if precision is None else max_samples) as update:
         if precision is None:
@@ -1364,7 +1506,9 @@ def simulate_command(
 
         # The scenario (stored relative to the results file) is what `breachpath report` rebuilds the graph from.
         scenario_path = source if scenario is not None else None
-        saved[save] = results_bytes(result, len(target_nodes), graph.n_nodes, save, scenario_path)
+        saved[save] = results_bytes(
+            result, len(target_nodes), graph.n_nodes, save, scenario_path, graph.info.get("actor")
+        )
     summary = _results_json(result.names, result.times, len(target_nodes), samples, seed, horizons)
     if conditioned is not None:
         summary["actor"] = conditioned
@@ -1408,7 +1552,9 @@ def simulate_command(
             ]
             for rank, path in enumerate(explained["top"][:3], start=1):
                 steps = " → ".join(
-                    f"{st['name']}" + (f" [{', '.join(st['attack_ids'])}]" if st["attack_ids"] else "")
+                    f"{st['name']}"
+                    + (f" [{', '.join(st['attack_ids'])}]" if st["attack_ids"] else "")
+                    + (" (outside the actor's profile)" if st.get("actor_technique") is False else "")
                     for st in path["steps"]
                     if st["kind"] in ("or", "and") and not st["gate"]
                 )
@@ -1535,7 +1681,7 @@ def _print_demo(result: dict) -> None:
 def _write_outputs(graph, spec, result, source: Path, entries: list[int], targets: int, db, navigator: Path | None,
                    attack_flow: Path | None, report: Path | None, workers: int | None,
                    also: dict[Path, bytes] | None = None, fresh: bool = False, uncertainty: dict | None = None,
-                   sensitivity: dict | None = None) -> None:  # fmt: skip
+                   sensitivity: dict | None = None, actors: dict | None = None) -> None:  # fmt: skip
     """The shareable outputs of a simulation: Navigator layer, Attack Flow bundle, HTML report, and ``also`` (saved
     results): all of them or none. ``fresh``: ``result`` was just simulated on ``graph`` (not read back from a
     file), so the report's what-if may take it as its baseline."""
@@ -1550,7 +1696,8 @@ def _write_outputs(graph, spec, result, source: Path, entries: list[int], target
         return
     db_path = db or default_db_path()
     kb = _open(db_path) if db is not None or db_path.is_file() else None  # a bad --db is an error, not ignored
-    name = f"breachpath: {Path(source).stem}"
+    actor = graph.info.get("actor")
+    name = f"breachpath: {Path(source).stem}" + (f" as {actor['name']} ({actor['mode']})" if actor else "")
     names = technique_names(spec, kb)
     if navigator is not None:
         from breachpath.navigator import simulation_layer
@@ -1585,9 +1732,16 @@ def _write_outputs(graph, spec, result, source: Path, entries: list[int], target
             "entry points": ", ".join(graph.name(e) for e in entries),
             "knowledge base": f"ATT&CK {kb.attack_version('enterprise-attack')} ({kb.path})" if kb else "none loaded",
         }
+        if actor:
+            how = "closed" if actor["mode"] == "strict" else f"{actor['outside']:g}× slower"
+            summary["threat actor"] = (
+                f"{actor['name']}: {actor['mode']} (techniques outside its profile are {how})"
+                if not actor["every"]
+                else f"{actor['name']}: every technique"
+            )
         data = report_data(
             graph, result, name, names, entries, targets=targets, kb=kb, whatif=tried, estimates=estimates,
-            summary=summary, spec=spec, uncertainty=uncertainty, sensitivity=sensitivity,
+            summary=summary, spec=spec, uncertainty=uncertainty, sensitivity=sensitivity, actors=actors,
         )  # fmt: skip
         outputs[report] = render_html(data).encode()
         written.append(f"the report to {report}")
@@ -1627,10 +1781,15 @@ def whatif_command(
     ] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Threads (default: all cores).")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Most defenses to try when none are named.")] = 20,
+    actor: ActorOption = None,
+    actor_mode: ActorModeOption = "soft",
+    outside: OutsideOption = 10.0,
     catalog: CatalogOption = None,
+    db: DbOption = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json")] = ListFormat.table,
 ) -> None:
     """Which defenses change the outcome most: each one enabled in turn, ranked by the reduction it gives."""
+    from breachpath.actor import check_conditioning
     from breachpath.analysis import whatif
     from breachpath.graph import find_defense, unreachable_warnings
 
@@ -1638,6 +1797,7 @@ def whatif_command(
     _check_run_options(samples, seed, workers)
     if limit < 1:
         raise InputError(f"--limit must be at least 1 (defenses to try), not {limit}")
+    check_conditioning(actor_mode, outside)
     scenario, _, graph, entries, targets, warnings = _open_scenario(scenario_path, catalog, "what-if")
     nodes = None
     if defense:
@@ -1646,6 +1806,11 @@ def whatif_command(
         except InputError as exc:
             raise InputError(f"--defense {exc}") from None
     warnings += unreachable_warnings(graph, entries, targets)
+    conditioned = None
+    if actor:
+        _warn(warnings)  # before the actor's lines
+        warnings = []
+        graph, conditioned = _condition_on_actor(graph, actor, actor_mode, outside, db, entries, targets)
     samples = samples or scenario.samples
     with _progress("what-if", samples) as update:
         result = whatif(
@@ -1654,13 +1819,16 @@ def whatif_command(
         )  # fmt: skip
     result["warnings"] = warnings + result["warnings"]
     _warn(result["warnings"])
+    if conditioned is not None:
+        result["actor"] = conditioned
     if fmt is ListFormat.json:
         _json(result)
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"What-if: each defense enabled ({result['samples']} samples, common random numbers)")
+    as_actor = f" as {conditioned['actor']} ({conditioned['mode']})" if conditioned else ""
+    table = Table(title=f"What-if{as_actor}: each defense enabled ({result['samples']} samples, common random numbers)")
     for column in ("defense", "mean ΔP", "target", "P before → after", "ΔP (95% CI)", "median TTC +days (95% CI)"):
         table.add_column(column, overflow="fold")
     for row in result["defenses"]:
@@ -1805,6 +1973,7 @@ def report_command(
     """Reports from saved results: HTML, ATT&CK Navigator layer, Attack Flow (the scenario is read again)."""
     import numpy as np
 
+    from breachpath.actor import apply_actor, saved_actor
     from breachpath.graph import apply_overrides, build_graph
     from breachpath.results import load_results, saved_scenario
     from breachpath.scenario import check_workers, read_scenario
@@ -1827,6 +1996,9 @@ def report_command(
     apply_overrides(graph, scenario.defenses, scenario.ttc, catalog, origin=str(scenario_path))
     if graph.n_nodes != saved.node_count:
         raise InputError(f"{results}: {scenario_path} has changed since these results were saved")
+    actor = saved_actor(saved.actor, str(results))
+    if actor is not None:  # the graph the results were simulated on: conditioned on their actor
+        apply_actor(graph, *actor)
     nodes = np.array([graph.find(n) for n in saved.names[: saved.targets]], dtype=np.int64)
     sim = saved.simulation(nodes)
     entries = [graph.find(e) for e in scenario.entry_points]

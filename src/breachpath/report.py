@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from breachpath.actor import graph_actor, in_profile
 from breachpath.analysis import (
     WHATIF_RANKING,
     _path,
@@ -142,11 +143,13 @@ def path_diagram(graph: AttackGraph, sim: Simulation, target: int, names: dict, 
         for i, v in enumerate(vs):
             position[v] = (gap_x / 2 + d * (box_w + gap_x), offset + gap_y / 2 + i * (box_h + gap_y))
     cache: dict = {}
+    actor = graph_actor(graph)
     nodes = []
     for v, (x, y) in position.items():
         attack_id = technique_of(graph, v)
         tactic = _tactic(kb, attack_id, cache)
         nodes.append({
+            "outside_actor": actor is not None and not in_profile([attack_id], actor[0]),
             "x": x, "y": y, "w": box_w, "h": box_h, "id": attack_id, "name": names.get(attack_id, attack_id),
             "asset": str(graph.asset_names[graph.asset[v]]), "share": node_weight[v] / n,
             "colour": TACTIC_COLOURS.get(tactic or "", UNKNOWN_COLOUR), "tactic": tactic,
@@ -183,11 +186,14 @@ def report_data(
     spec=None,
     uncertainty: dict | None = None,
     sensitivity: dict | None = None,
+    actors: dict | None = None,
 ) -> dict:
     """Everything the HTML report shows, as plain data. With the language (``spec``), each technique also says
     where its steps' TTCs come from (:func:`ttc_sources`). ``uncertainty`` (:func:`breachpath.uncertainty.second_order`)
     adds a band of parameter uncertainty around each curve; ``sensitivity`` (:func:`breachpath.uncertainty.sensitivity`)
-    a tornado chart per target."""
+    a tornado chart per target; ``actors`` (:func:`breachpath.actor_ranking.rank_actors`) the threat actors ranked
+    per target. A graph conditioned on an actor (:func:`breachpath.actor.apply_actor`) names it, and marks the
+    techniques outside its profile."""
     targets = sim.path_targets if targets is None else targets
     out_targets = []
     for j in range(targets):
@@ -203,6 +209,7 @@ def report_data(
             "tornado": _tornado(sensitivity, sim.names[j]),
         })  # fmt: skip
     shares = path_shares(graph, sim, targets)
+    actor = graph_actor(graph)
     countermeasures = {}
     if kb is not None and getattr(kb, "has_d3fend", lambda: False)():
         from breachpath.langs.techniques import countermeasures_for
@@ -214,6 +221,7 @@ def report_data(
         estimate = (estimates or {}).get(attack_id) or _kb_estimate(kb, attack_id)
         techniques.append({
             "id": attack_id, "name": names.get(attack_id, attack_id), "share": share["share"],
+            "outside_actor": actor is not None and not in_profile([attack_id], actor[0]),
             "url": "https://attack.mitre.org/techniques/" + attack_id.replace(".", "/") + "/",
             "ttc": sorted({str(graph.ttc_texts[graph.ttc[v]]) if graph.ttc[v] >= 0 else "instantaneous" for v in timed_steps(graph, share["steps"])}),
             "estimate": estimate,
@@ -230,6 +238,8 @@ def report_data(
             )
     return {
         "title": title, "summary": summary or {}, "samples": sim.samples, "seed": sim.seed,
+        "actor": None if actor is None else {"name": actor[0].name, "mode": actor[1], "outside": actor[2]},
+        "actors": actors,
         "targets": out_targets, "techniques": techniques, "defenses": defenses,
         "defense_ranking": (whatif or {}).get("ranking", WHATIF_RANKING),
         "d3fend_loaded": bool(countermeasures) or (kb is not None and getattr(kb, "has_d3fend", lambda: False)()),

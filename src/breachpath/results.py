@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import os
 import stat
@@ -30,7 +31,7 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 
 from breachpath.errors import InputError
-from breachpath.fileio import open_regular
+from breachpath.fileio import load_json, open_regular
 from breachpath.sim import Simulation
 
 FORMAT = "breachpath-results/2"
@@ -228,6 +229,7 @@ RESULTS_SCHEMA = {
     "seed": _INT,
     "scenario": _TEXT,
     "scenario_absolute": _TEXT,
+    "actor": _TEXT,  # JSON: the actor the graph was conditioned on (breachpath.actor.saved_actor)
     "node_count": _INT,
     "path_nodes": Member("iu", (1,)),
     "path_offsets": Member("iu", (1,)),
@@ -249,6 +251,7 @@ class SavedResults:
     node_count: int | None = None
     scenario: str | None = None  # as stored: relative to the results file (format 2) or absolute (format 1)
     scenario_absolute: str | None = None
+    actor: dict | None = None  # as recorded by breachpath.actor.apply_actor (checked where it is used)
     path_nodes: np.ndarray | None = None
     path_offsets: np.ndarray | None = None
     path_len: np.ndarray | None = None
@@ -277,9 +280,10 @@ class SavedResults:
 
 
 def results_bytes(sim: Simulation, targets: int, node_count: int, save_path: Path | str,
-                  scenario: Path | str | None = None) -> bytes:  # fmt: skip
-    """The ``.npz`` bytes of results: times, names, seed, attack paths when recorded, the graph's node count, and
-    the scenario's path relative to the directory ``save_path`` will be in (and absolute, for information).
+                  scenario: Path | str | None = None, actor: dict | None = None) -> bytes:  # fmt: skip
+    """The ``.npz`` bytes of results: times, names, seed, attack paths when recorded, the graph's node count, the
+    scenario's path relative to the directory ``save_path`` will be in (and absolute, for information), and the
+    actor the graph was conditioned on (``graph.info["actor"]``), if any.
 
     Compressed: attack paths repeat from sample to sample, and zip's deflate stores a repeat in a few bytes."""
     arrays: dict[str, np.ndarray] = {
@@ -303,6 +307,8 @@ def results_bytes(sim: Simulation, targets: int, node_count: int, save_path: Pat
             arrays["scenario"] = np.array(os.path.relpath(absolute, Path(save_path).resolve().parent))
         except ValueError:  # another drive (Windows): only an absolute path can say where it is
             arrays["scenario"] = np.array(str(absolute))
+    if actor is not None:
+        arrays["actor"] = np.array(json.dumps(actor))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
@@ -359,6 +365,14 @@ def _validated(origin: str, arrays: dict[str, np.ndarray]) -> SavedResults:
             saved.scenario_absolute = scalar_text(arrays, "scenario_absolute")
         if _has_control(saved.scenario) or _has_control(saved.scenario_absolute or ""):
             raise _Refused("the scenario's path holds control characters")
+    if "actor" in arrays:
+        try:
+            actor = load_json(scalar_text(arrays, "actor"), "actor")
+        except InputError as exc:
+            raise _Refused(str(exc)) from None
+        if not isinstance(actor, dict):
+            raise _Refused("actor is not a JSON object")
+        saved.actor = actor
     path_keys = {"paths", "path_nodes", "path_offsets", "path_len"} & set(arrays)
     layout = {"paths", "path_len"} if fmt == FORMAT_DENSE_PATHS else {"path_nodes", "path_offsets", "path_len"}
     if path_keys - layout:

@@ -93,13 +93,16 @@ class ActorQueries:
             out["redirected_from"] = redirect
         return out
 
-    def actors(self, kind: str = "group") -> list[dict]:
+    def actors(self, kind: str = "group", domain: str | None = None) -> list[dict]:
         """Every live actor of ``kind`` (id and name), and the revoked or deprecated ones with the reason they
-        are left out: ``[{id, name, skipped: None | "revoked" | "deprecated"}]``, by id."""
+        are left out: ``[{id, name, skipped: None | "revoked" | "deprecated"}]``, by id; with ``domain``
+        ("enterprise-attack"), only the actors of that ATT&CK domain."""
         if kind not in ACTOR_KINDS:
             raise InputError(f"unknown actor type {kind!r}; one of: {', '.join(ACTOR_KINDS)}")
         rows = self.con.execute(
-            "SELECT attack_id, name, revoked, deprecated FROM objects WHERE kind = ? ORDER BY attack_id", (kind,)
+            "SELECT attack_id, name, revoked, deprecated FROM objects o WHERE kind = ? AND (? IS NULL OR EXISTS "
+            "(SELECT 1 FROM json_each(o.domains) WHERE value = ?)) ORDER BY attack_id",
+            (kind, domain, domain),
         ).fetchall()
         return [
             {"id": r[0], "name": r[1], "skipped": "revoked" if r[2] else "deprecated" if r[3] else None} for r in rows
