@@ -201,3 +201,120 @@ def test_bad_actor_options_are_one_line(args, needle):
     from breachpath.demo import example_path
 
     one_line_error(run_cli("simulate", str(example_path("small-office")), "--actor", "T1566", *args), needle)
+
+
+# -- presets, a strict actor that cannot get in, and what the results say ------------------------------------
+
+
+def test_the_any_preset_is_the_unconditioned_run_and_the_ransomware_preset_cites_ctid():
+    import numpy as np
+
+    from breachpath.actor import CTID_RANSOMWARE, read_profile
+
+    assert np.array_equal(_run(read_profile("any"), "strict").times, _run().times)
+    ransomware = read_profile("ransomware-top10")
+    assert len(ransomware.weights) == 10 and {"T1486", "T1490", "T1190", "T1021.001"} <= set(ransomware.weights)
+    assert ransomware.citations == [CTID_RANSOMWARE] and "top-attack-techniques" in CTID_RANSOMWARE
+
+
+def test_a_strict_actor_without_an_initial_access_technique_gets_p_zero_and_is_told_which_tactic(kb18):
+    from breachpath.demo import example_path
+
+    done = run_cli("simulate", str(example_path("small-office")), "--actor", "T1059,T1486", "--actor-mode", "strict",
+                   "--samples", "100", "--db", str(kb18.path), "--format", "json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert all(t["p"] == 0 for t in result["targets"].values())
+    assert set(result["actor"]["closed"]) == set(result["targets"])
+    # The phishing doors (initial access) and phishing for information (reconnaissance) are the only ways in.
+    assert "no initial-access or reconnaissance technique" in result["actor"]["closed"]["file-shares:encrypt"]
+    assert "T1566.001" in done.stderr and "P = 0" in done.stderr
+
+
+def test_paths_and_saved_results_and_reports_say_which_techniques_are_the_actors(tmp_path, kb18):
+    from breachpath.demo import example_path
+
+    saved = tmp_path / "r.npz"
+    done = run_cli("simulate", str(example_path("small-office")), "--actor", "T1566.001,T1068,T1003,T1021,T1046",
+                   "--samples", "200", "--paths", "--save", str(saved), "--db", str(kb18.path),
+                   "--format", "json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    steps = [s for p in json.loads(done.stdout)["paths"]["file-shares:encrypt"]["top"] for s in p["steps"]]
+    marked = {s["attack_ids"][0]: s["actor_technique"] for s in steps if s["attack_ids"]}
+    assert marked["T1566.001"] is True and marked["T1046"] is True
+    assert False in marked.values()  # soft: doors outside the profile are slower, not closed, and still taken
+    html = tmp_path / "r.html"
+    report = run_cli("report", str(saved), "--html", str(html), "--db", str(kb18.path))
+    assert report.returncode == 0, report.stderr
+    text = html.read_text()
+    assert "techniques T1566.001,T1068,T1003,T1021,T1046: soft" in text and 'class="outside-actor"' in text
+
+
+def test_whatif_as_an_actor_says_so():
+    from breachpath.demo import example_path
+
+    done = run_cli("whatif", str(example_path("small-office")), "--actor", "T1566,T1068,T1003,T1021,T1486,T1046",
+                   "--actor-mode", "strict", "--samples", "200", "--limit", "2", "--format", "json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["actor"]["mode"] == "strict" and len(result["defenses"]) == 2
+
+
+# -- ranking actors (`breachpath actors`) -------------------------------------------------------------------
+
+
+def test_every_live_enterprise_group_is_selected_and_the_revoked_and_deprecated_are_named(kb18):
+    from breachpath.actor_ranking import select_profiles
+
+    profiles, skipped = select_profiles(kb18)
+    groups = kb18.actors("group", domain="enterprise-attack")
+    assert len(profiles) + len(skipped) == len(groups) and len(profiles) > 150
+    assert skipped and {s["skipped"] for s in skipped} <= {"revoked", "deprecated"}
+    assert not {p.name.split(" ")[0] for p in profiles} & {s["id"] for s in skipped}
+    chosen, _ = select_profiles(kb18, "Cozy Bear,G0016,APT28")  # an alias and its id are one actor
+    assert [p.name for p in chosen] == ["G0016 APT29", "G0007 APT28"]
+
+
+def test_actors_rank_on_common_random_numbers_and_each_row_is_that_actors_own_run(kb18, tmp_path):
+    from breachpath.demo import example_path
+
+    scenario = str(example_path("small-office"))
+    layer, html = tmp_path / "top.json", tmp_path / "actors.html"
+    done = run_cli("actors", scenario, "--groups", "APT29,FIN7,Turla", "--actor-mode", "strict", "-n", "300",
+                   "--seed", "11", "--db", str(kb18.path), "--navigator", str(layer), "--report", str(html),
+                   "--format", "json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    names = [r["name"] for r in result["actors"]]
+    assert names[:2] == ["any (unconditioned)", "ransomware-top10 (CTID)"] and "G0016 APT29" in names
+    for target in result["targets"]:
+        figures = [result["actors"][i]["targets"][target] for i in result["order"][target]]
+        keys = [(-f["p_within"], f["median"] if f["median"] is not None else float("inf")) for f in figures]
+        assert keys == sorted(keys)
+    # A row is the run `simulate --actor` gives with the same seed and samples: the same numbers.
+    alone = run_cli("simulate", scenario, "--actor", "G0016", "--actor-mode", "strict", "-n", "300", "--seed", "11",
+                    "--db", str(kb18.path), "--horizon", "30", "--format", "json")  # fmt: skip
+    row = result["actors"][names.index("G0016 APT29")]["targets"]
+    for target, t in json.loads(alone.stdout)["targets"].items():
+        assert row[target]["p"] == t["p"] and row[target]["p_within"] == t["within"]["30"]
+    anyone = result["actors"][0]["targets"]
+    plain = json.loads(run_cli("simulate", scenario, "-n", "300", "--seed", "11", "--format", "json").stdout)
+    assert all(anyone[t]["p"] == plain["targets"][t]["p"] for t in plain["targets"])
+    # Strict: no actor beats the unconditioned attacker, sample by sample.
+    for target in result["targets"]:
+        assert all(r["targets"][target]["p"] <= anyone[target]["p"] for r in result["actors"])
+    top = result["actors"][result["top"]]["name"]
+    assert json.loads(layer.read_text())["name"].endswith(f"as {top} (strict)")
+    page = html.read_text()
+    assert 'id="actors"' in page and "G0046 FIN7" in page and f"<b>{top}</b>" in page
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [(["--groups", ","], "--groups"), (["--groups", "Nobody At All"], "Nobody At All"), (["--top", "0"], "--top"),
+     (["--horizon", "-1"], "--horizon"), (["--actor-mode", "lenient"], "--actor-mode")],
+)  # fmt: skip
+def test_bad_actors_options_are_one_line(kb18, args, needle):
+    from breachpath.demo import example_path
+
+    one_line_error(run_cli("actors", str(example_path("small-office")), "--db", str(kb18.path), *args), needle)

@@ -232,6 +232,11 @@ def bad_results(saved: Path, tmp: Path) -> dict[str, Path]:
     case("paths without node_count", saved, drop=("node_count",))
     case("paths without path_len", saved, drop=("path_len",))
     case("dense paths in a format 2 file", saved, paths=np.zeros((samples, 1, 4), dtype=np.int64))
+    actor = {"name": "G0016 APT29", "mode": "soft", "outside": 10, "every": False, "techniques": ["T1566"]}
+    case("actor not JSON", saved, actor=np.array("{'name': 'G0016'"))
+    case("actor of shell commands", saved, actor=np.array(json.dumps({**actor, "techniques": ["$(rm -rf ~)"]})))
+    case("actor mode unknown", saved, actor=np.array(json.dumps({**actor, "mode": "lenient"})))
+    case("actor slower by NaN", saved, actor=np.array(json.dumps({**actor, "outside": float("nan")})))
     others = {k: v for k, v in old.items() if k != "times"}
     cases["a header declaring 16 TiB"] = huge_header(tmp / "huge.npz", others)
     bomb_header = npy_header("<f4", (1, 2100 * 2**18))
@@ -261,7 +266,8 @@ BAD_NAMES = [
     "format 1 path_len negative", "a reached target without a path", "path node out of range",
     "path node negative", "path offsets decreasing", "path offsets past the end", "path offsets too few",
     "path_len negative", "path_len of no target", "paths without node_count", "paths without path_len",
-    "dense paths in a format 2 file", "a header declaring 16 TiB",
+    "dense paths in a format 2 file", "actor not JSON", "actor of shell commands", "actor mode unknown",
+    "actor slower by NaN", "a header declaring 16 TiB",
     "a zip bomb", "a FIFO", "a directory", "a symlink to /dev/zero", "/dev/zero", "missing",
 ]  # fmt: skip
 

@@ -62,10 +62,14 @@ class Profile:
     notes: list[str] = field(default_factory=list)
     every: bool = False  # the ``any`` preset: every technique, the unconditioned attacker
     citations: list[str] = field(default_factory=list)  # where a preset's list is published
+    _parents: tuple[int, frozenset[str]] = field(default=(-1, frozenset()), repr=False, compare=False)
 
-    def parents(self) -> set[str]:
-        """The parent techniques of the profile's sub-techniques (a parent's door serves them)."""
-        return {t.split(".")[0] for t in self.weights if "." in t}
+    def parents(self) -> frozenset[str]:
+        """The parent techniques of the profile's sub-techniques (a parent's door serves them); kept until the
+        profile changes."""
+        if self._parents[0] != len(self.weights):
+            self._parents = (len(self.weights), frozenset(t.split(".")[0] for t in self.weights if "." in t))
+        return self._parents[1]
 
     def add(self, technique: str, weight: float, source: str) -> None:
         self.weights[technique] = max(weight, self.weights.get(technique, 0.0))
@@ -214,10 +218,14 @@ def modelled_by(profile: Profile, language_techniques: set[str]) -> dict[str, di
     """For each technique of ``profile``, how ``language_techniques`` (the ids a language's doors name) model it:
     ``{"how": "door" | "parent door" | "sub-technique doors" | "not modelled", "doors": [ids]}``. A sub-technique
     implies its parent's door, and a parent technique its sub-techniques' doors (see the module's docstring)."""
+    by_parent: dict[str, list[str]] = {}
+    for t in sorted(language_techniques):
+        if "." in t:
+            by_parent.setdefault(t.split(".")[0], []).append(t)
     out = {}
     for technique in sorted(profile.weights):
         parent = technique.split(".")[0]
-        subs = sorted(t for t in language_techniques if t.startswith(technique + "."))
+        subs = by_parent.get(technique, [])
         if technique in language_techniques:
             out[technique] = {"how": "door", "doors": [technique]}
         elif "." in technique and parent in language_techniques:
@@ -379,19 +387,21 @@ def saved_actor(data, where: str) -> tuple[Profile, str, float] | None:
     return Profile(data["name"], dict.fromkeys(techniques, 1.0), every=data.get("every", False)), mode, outside
 
 
-def closed_by_actor(original, actor_graph, entries: list[int], targets: list[int], kb=None) -> dict[int, str]:
+def closed_by_actor(original, actor_graph, entries: list[int], targets: list[int], kb=None,
+                    before: np.ndarray | None = None) -> dict[int, str]:  # fmt: skip
     """Why each target that ``entries`` reach in ``original`` is out of reach once a strict actor closed its doors:
     ``{target: "… has no initial-access technique for the doors open from the entry points (T1190, …)"}``.
 
     The doors named are the frontier: closed steps whose parents the actor does reach (all of them for an AND
     step). The tactic named is the one their techniques share in the knowledge base (``kb``); when they share
-    none (the actor lacks more than one stage), the most frequent tactics are listed."""
+    none (the actor lacks more than one stage), the most frequent tactics are listed. ``before``: the steps
+    :func:`breachpath.graph.possibly_reached` finds in ``original``, when known."""
     from collections import Counter
 
     from breachpath.graph import possibly_reached
     from breachpath.navigator import technique_tactics
 
-    before = possibly_reached(original, entries)
+    before = possibly_reached(original, entries) if before is None else before
     after = possibly_reached(actor_graph, entries)
     lost = [int(t) for t in targets if before[t] and not after[t]]
     if not lost:
@@ -425,12 +435,12 @@ def _key(graph, node: int) -> str:
 
 
 def run_as(graph, profile: Profile, mode: str, outside: float, entries: list[int], targets: list[int], kb=None,
-           doors: ActorDoors | None = None) -> tuple:  # fmt: skip
+           doors: ActorDoors | None = None, explain: bool = True) -> tuple:  # fmt: skip
     """``graph`` conditioned on the actor (:func:`conditioned`) and what changed, with ``closed``: for each target a
-    strict actor can no longer reach, why (:func:`closed_by_actor`; its P is 0)."""
+    strict actor can no longer reach, why (:func:`closed_by_actor`; its P is 0), unless not ``explain``."""
     actor_graph, done = conditioned(graph, profile, mode, outside, doors)
     done["closed"] = {}
-    if mode == "strict":
+    if mode == "strict" and explain:
         why = closed_by_actor(graph, actor_graph, entries, targets, kb)
         done["closed"] = {graph.name(t): reason for t, reason in why.items()}
     return actor_graph, done

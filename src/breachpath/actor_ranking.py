@@ -13,9 +13,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from breachpath.actor import Profile, actor_doors, modelled_by, preset_profile, profile_from_kb, run_as
+from breachpath.actor import (
+    Profile,
+    actor_doors,
+    closed_by_actor,
+    modelled_by,
+    preset_profile,
+    profile_from_kb,
+    run_as,
+)
 from breachpath.errors import InputError
-from breachpath.graph import AttackGraph
+from breachpath.graph import AttackGraph, possibly_reached
 from breachpath.sim import median_ci, simulate, wilson
 
 #: Rows run besides the chosen actors, for comparison: the unconditioned attacker and CTID's ransomware list.
@@ -121,10 +129,16 @@ def rank_actors(
     language = {i for ids in graph.info.get("attack_ids", {}).values() for i in ids if i.startswith("T")}
     names = [graph.name(t) for t in targets]
     rows: list[dict] = []
+    reached = None
     for k, profile in enumerate(profiles):
-        actor_graph, done = run_as(graph, profile, mode, outside, entries, targets, kb, doors)
+        actor_graph, done = run_as(graph, profile, mode, outside, entries, targets, doors=doors, explain=False)
         sim = simulate(actor_graph, entries, targets, samples=samples, seed=seed, workers=workers)
         seed = sim.seed  # the first run's seed, when none was given: every actor on the same samples
+        never = [t for j, t in enumerate(targets) if not np.isfinite(sim.times[:, j]).any()]
+        if mode == "strict" and never:  # only a target no sample reached can have been closed off
+            reached = possibly_reached(graph, entries) if reached is None else reached
+            why = closed_by_actor(graph, actor_graph, entries, never, kb, reached)
+            done["closed"] = {graph.name(t): reason for t, reason in why.items()}
         modelled = modelled_by(profile, language)
         rows.append({
             "name": profile.name, "reference": k < references, "every_technique": profile.every,

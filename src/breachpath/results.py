@@ -251,7 +251,7 @@ class SavedResults:
     node_count: int | None = None
     scenario: str | None = None  # as stored: relative to the results file (format 2) or absolute (format 1)
     scenario_absolute: str | None = None
-    actor: dict | None = None  # as recorded by breachpath.actor.apply_actor (checked where it is used)
+    actor: dict | None = None  # as recorded by breachpath.actor.apply_actor, checked (breachpath.actor.saved_actor)
     path_nodes: np.ndarray | None = None
     path_offsets: np.ndarray | None = None
     path_len: np.ndarray | None = None
@@ -366,13 +366,13 @@ def _validated(origin: str, arrays: dict[str, np.ndarray]) -> SavedResults:
         if _has_control(saved.scenario) or _has_control(saved.scenario_absolute or ""):
             raise _Refused("the scenario's path holds control characters")
     if "actor" in arrays:
+        from breachpath.actor import saved_actor
+
         try:
-            actor = load_json(scalar_text(arrays, "actor"), "actor")
+            saved.actor = load_json(scalar_text(arrays, "actor"), "actor")
+            saved_actor(saved.actor, "results")
         except InputError as exc:
-            raise _Refused(str(exc)) from None
-        if not isinstance(actor, dict):
-            raise _Refused("actor is not a JSON object")
-        saved.actor = actor
+            raise _Refused(str(exc).removeprefix("results: ")) from None
     path_keys = {"paths", "path_nodes", "path_offsets", "path_len"} & set(arrays)
     layout = {"paths", "path_len"} if fmt == FORMAT_DENSE_PATHS else {"path_nodes", "path_offsets", "path_len"}
     if path_keys - layout:
