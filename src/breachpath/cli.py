@@ -1306,8 +1306,10 @@ def _print_results(result: dict) -> None:
     rows = {**result["targets"], **result.get("steps", {})}
     # The horizons asked for (--horizon), as summarise keyed them ("7", "0.5").
     horizons = list(next(iter(rows.values()))["within"]) if rows else []
+    actor = result.get("actor")
+    as_actor = f", as {actor['actor']} ({actor['mode']})" if actor else ""
     table = Table(
-        title=f"{result['samples']} samples, seed {result['seed']}",
+        title=f"{result['samples']} samples, seed {result['seed']}{as_actor}",
         caption="TTC quantiles and mean (days) are among the samples that compromised the step.",
     )
     columns = ("target", "P(compromise)", "95% CI", *(f"P within {h} d" for h in horizons), "TTC p5", "p50", "p95")
