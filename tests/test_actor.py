@@ -318,3 +318,18 @@ def test_bad_actors_options_are_one_line(kb18, args, needle):
     from breachpath.demo import example_path
 
     one_line_error(run_cli("actors", str(example_path("small-office")), "--db", str(kb18.path), *args), needle)
+
+
+def test_report_as_an_actor_runs_the_saved_scenario_again_on_the_same_samples(tmp_path, kb18):
+    from breachpath.demo import example_path
+
+    scenario, saved = str(example_path("small-office")), tmp_path / "plain.npz"
+    assert run_cli("simulate", scenario, "-n", "300", "--seed", "4", "--save", str(saved)).returncode == 0
+    as_report, as_simulate = tmp_path / "report-layer.json", tmp_path / "simulate-layer.json"
+    args = ["--actor", "G0016", "--actor-mode", "strict", "--db", str(kb18.path)]
+    done = run_cli("report", str(saved), "--navigator", str(as_report), *args)
+    assert done.returncode == 0, done.stderr
+    direct = run_cli("simulate", scenario, "-n", "300", "--seed", "4", "--navigator", str(as_simulate), *args)
+    assert direct.returncode == 0, direct.stderr
+    layer = json.loads(as_report.read_text())
+    assert layer == json.loads(as_simulate.read_text()) and "as G0016 APT29 (strict)" in layer["name"]

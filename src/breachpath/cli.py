@@ -1969,18 +1969,26 @@ def report_command(
     navigator: Annotated[Path | None, typer.Option("--navigator", help="Write an ATT&CK Navigator layer.")] = None,
     attack_flow: Annotated[Path | None, typer.Option("--attack-flow", help="Write an Attack Flow 2.0 bundle.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Threads for the what-if runs.")] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Report the saved scenario run as this actor instead (same seed and samples)."),
+    ] = None,
+    actor_mode: ActorModeOption = "soft",
+    outside: OutsideOption = 10.0,
     catalog: CatalogOption = None,
     db: DbOption = None,
 ) -> None:
-    """Reports from saved results: HTML, ATT&CK Navigator layer, Attack Flow (the scenario is read again)."""
+    """Reports from saved results: HTML, ATT&CK Navigator layer, Attack Flow (the scenario is read again). With
+    --actor, the saved scenario is run again as that actor, on the same samples, and reported."""
     import numpy as np
 
-    from breachpath.actor import apply_actor, saved_actor
+    from breachpath.actor import apply_actor, check_conditioning, saved_actor
     from breachpath.graph import apply_overrides, build_graph
     from breachpath.results import load_results, saved_scenario
     from breachpath.scenario import check_workers, read_scenario
 
     check_workers(workers)
+    check_conditioning(actor_mode, outside)
     _check_outputs(html, navigator, attack_flow, inputs=(results,))
 
     if html is None and navigator is None and attack_flow is None:
@@ -1998,13 +2006,28 @@ def report_command(
     apply_overrides(graph, scenario.defenses, scenario.ttc, catalog, origin=str(scenario_path))
     if graph.n_nodes != saved.node_count:
         raise InputError(f"{results}: {scenario_path} has changed since these results were saved")
-    actor = saved_actor(saved.actor, str(results))
-    if actor is not None:  # the graph the results were simulated on: conditioned on their actor
-        apply_actor(graph, *actor)
+    recorded = saved_actor(saved.actor, str(results))
     nodes = np.array([graph.find(n) for n in saved.names[: saved.targets]], dtype=np.int64)
-    sim = saved.simulation(nodes)
     entries = [graph.find(e) for e in scenario.entry_points]
-    _write_outputs(graph, spec, sim, scenario_path, entries, saved.targets, db, navigator, attack_flow, html, workers)
+    if actor is not None:  # a new run of the saved scenario, as the actor, on the saved samples
+        from breachpath.sim import simulate
+
+        if saved.seed is None:
+            raise InputError(f"{results}: these results carry no seed, so --actor cannot run on the same samples")
+        graph, _ = _condition_on_actor(graph, actor, actor_mode, outside, db, entries, nodes.tolist())
+        with _progress("simulating as the actor", saved.samples) as update:
+            sim = simulate(
+                graph, entries, nodes, samples=saved.samples, seed=saved.seed, workers=workers, progress=update,
+                path_targets=len(nodes),
+            )  # fmt: skip
+    else:
+        if recorded is not None:  # the graph the results were simulated on: conditioned on their actor
+            apply_actor(graph, *recorded)
+        sim = saved.simulation(nodes)
+    _write_outputs(
+        graph, spec, sim, scenario_path, entries, saved.targets, db, navigator, attack_flow, html, workers,
+        fresh=actor is not None,
+    )  # fmt: skip
 
 
 @results_app.command("show")
