@@ -295,6 +295,22 @@ CASES = [
     Case("actor-layer-bad-technique", ["actor", "show", "{d}/l.json"],
          {"l.json": '{"techniques": [{"techniqueID": "rm -rf"}]}'}, names="{d}/l.json"),
     Case("actor-layer-not-json", ["actor", "show", "{d}/l.json"], {"l.json": "{"}, names="{d}/l.json"),
+    Case("simulate-actor-layer-is-a-fifo", ["simulate", "{d}/s.yml", "--actor", "{d}/l.json"],
+         {"s.yml": SCENARIO, "l.json": "fifo"}, names="{d}/l.json"),
+    Case("whatif-actor-not-techniques", ["whatif", "{d}/s.yml", "--actor", "T1566,$(reboot)"], {"s.yml": SCENARIO},
+         names="$(reboot)"),
+    Case("whatif-actor-outside-zero", ["whatif", "{d}/s.yml", "--actor", "T1566", "--outside", "0"],
+         {"s.yml": SCENARIO}, names="--outside"),
+    Case("actors-without-a-knowledge-base", ["actors", "{d}/s.yml"], {"s.yml": SCENARIO}, names="{d}/home/kb.sqlite"),
+    Case("actors-layer-to-a-device", ["actors", "{d}/s.yml", "--navigator", "/dev/full"], {"s.yml": SCENARIO},
+         names="/dev/full"),
+    Case("actors-report-to-a-directory", ["actors", "{d}/s.yml", "--report", "{d}/out"],
+         {"s.yml": SCENARIO, "out": "dir"}, names="{d}/out"),
+    Case("actors-horizon-not-finite", ["actors", "{d}/s.yml", "--horizon", "inf"], {"s.yml": SCENARIO}, "--horizon"),
+    Case("actors-via-rumours", ["actors", "{d}/s.yml", "--via", "rumours", "--db", "{d}/kb.sqlite"],
+         {"s.yml": SCENARIO, "kb.sqlite": "not a database"}, names="{d}/kb.sqlite"),
+    Case("report-actor-mode-unknown", ["report", "{d}/r.npz", "--html", "{d}/r.html", "--actor", "T1566",
+                                       "--actor-mode", "lenient"], {"r.npz": NPY}, names="--actor-mode"),
 ]  # fmt: skip
 
 

@@ -155,7 +155,7 @@ def names_an_actor(part: str) -> bool:
     ids = [p.strip().upper() for p in part.split(",") if p.strip()]
     return (
         bool(part) and not part.lower().endswith(".json") and part.lower() not in PRESETS
-        and not (ids and all(TECHNIQUE.match(i) for i in ids))
+        and not any(TECHNIQUE.match(i) for i in ids)  # "T1566,T1059" (and a mistyped list) is technique ids
     )  # fmt: skip
 
 
