@@ -267,3 +267,17 @@ def rss_mb():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 """
+
+
+def timed_cli(args: list[str], runs: int) -> tuple[list[float], dict]:
+    """Run ``breachpath ARGS`` (this interpreter's, ``python -m breachpath.cli``) ``runs`` times: the wall times
+    and the last run's JSON output; a failed run stops the benchmark with its error."""
+    times, out = [], {}
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "breachpath.cli", *args], capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise SystemExit(f"breachpath {' '.join(args)} failed: {done.stderr.strip()}")
+        out = json.loads(done.stdout)
+    return times, out

@@ -23,25 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from _common import timed_cli
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "src" / "breachpath" / "examples" / "small-office.yml"
 TARGET_SECONDS = 60.0
-
-
-def timed(args: list[str], runs: int) -> tuple[list[float], dict]:
-    times, out = [], {}
-    for _ in range(runs):
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "breachpath.cli", *args], capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
-        if done.returncode != 0:
-            raise SystemExit(f"breachpath {' '.join(args)} failed: {done.stderr.strip()}")
-        out = json.loads(done.stdout)
-    return times, out
 
 
 def summary(out: dict) -> str:
@@ -68,7 +55,7 @@ def main() -> None:
         ("actors, every enterprise group, strict", ["--actor-mode", "strict"]),
         ("actors, every group and campaign, soft", ["--campaigns"]),
     ):
-        times, out = timed(["actors", str(EXAMPLE), "--format", "json", *db, *extra], args.runs)
+        times, out = timed_cli(["actors", str(EXAMPLE), "--format", "json", *db, *extra], args.runs)
         rows.append({
             "row": label, "seconds": statistics.median(times), "range": [min(times), max(times)],
             "target": TARGET_SECONDS, "samples": out["samples"], "note": summary(out),

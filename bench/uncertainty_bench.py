@@ -21,25 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from _common import timed_cli
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "src" / "breachpath" / "examples" / "small-office.yml"
 TARGET_SECONDS = 30.0
-
-
-def timed(args: list[str], runs: int) -> tuple[list[float], dict]:
-    times, out = [], {}
-    for _ in range(runs):
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "breachpath.cli", *args], capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
-        if done.returncode != 0:
-            raise SystemExit(f"breachpath {' '.join(args)} failed: {done.stderr.strip()}")
-        out = json.loads(done.stdout)
-    return times, out
 
 
 def main() -> None:
@@ -48,7 +35,7 @@ def main() -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table")
     args = parser.parse_args()
     rows = []
-    times, out = timed(
+    times, out = timed_cli(
         ["simulate", str(EXAMPLE), "--uncertainty", "--outer", "100", "--samples", "1000", "--format", "json"],
         args.runs,
     )
@@ -63,7 +50,7 @@ def main() -> None:
     })  # fmt: skip
     for samples in (None, 1000):
         extra = ["--samples", str(samples)] if samples else []
-        times, out = timed(["sensitivity", str(EXAMPLE), *extra, "--format", "json"], args.runs)
+        times, out = timed_cli(["sensitivity", str(EXAMPLE), *extra, "--format", "json"], args.runs)
         lead = out["parameters"][0]
         rows.append({
             "row": f"sensitivity, {out['samples']:,} samples", "seconds": statistics.median(times),

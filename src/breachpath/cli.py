@@ -1675,7 +1675,8 @@ def _print_demo(result: dict) -> None:
     console.print(table)
     console.print(f"Ranked by {result['ranking']} (as `breachpath whatif` and the HTML report rank them).")
     console.print(
-        f"Next: breachpath simulate {result['scenario']} --paths   ·   breachpath whatif {result['scenario']}",
+        f"Next: breachpath simulate {result['scenario']} --paths   ·   breachpath whatif {result['scenario']}   ·   "
+        f"breachpath actors {result['scenario']}",
         highlight=False,
     )
 
