@@ -281,3 +281,19 @@ def timed_cli(args: list[str], runs: int) -> tuple[list[float], dict]:
             raise SystemExit(f"breachpath {' '.join(args)} failed: {done.stderr.strip()}")
         out = json.loads(done.stdout)
     return times, out
+
+
+def print_target_rows(rows: list[dict], fmt: str) -> None:
+    """Rows of ``{"row", "seconds", "range", "target", "note"}`` against a time target: JSON, or a markdown table
+    with ✓ where the median meets the target."""
+    if fmt == "json":
+        print(json.dumps(rows, indent=1))
+        return
+    print("| row | wall (median) | range | target | note |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        ok = "✓" if r["seconds"] <= r["target"] else "✗"
+        print(
+            f"| {r['row']} | {r['seconds']:.1f} s | {r['range'][0]:.1f}–{r['range'][1]:.1f} s | "
+            f"≤ {r['target']:.0f} s {ok} | {r['note']} |"
+        )

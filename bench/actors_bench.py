@@ -21,11 +21,10 @@ base at ``--db`` (default: the user's, ``breachpath kb load``).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
-from _common import timed_cli
+from _common import print_target_rows, timed_cli
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "src" / "breachpath" / "examples" / "small-office.yml"
 TARGET_SECONDS = 60.0
@@ -58,17 +57,9 @@ def main() -> None:
         times, out = timed_cli(["actors", str(EXAMPLE), "--format", "json", *db, *extra], args.runs)
         rows.append({
             "row": label, "seconds": statistics.median(times), "range": [min(times), max(times)],
-            "target": TARGET_SECONDS, "samples": out["samples"], "note": summary(out),
+            "target": TARGET_SECONDS, "note": f"{out['samples']:,} samples per actor; {summary(out)}",
         })  # fmt: skip
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
-        return
-    for r in rows:
-        verdict = "meets" if r["seconds"] <= r["target"] else "MISSES"
-        print(
-            f"{r['row']}: {r['seconds']:.1f} s (range {r['range'][0]:.1f}–{r['range'][1]:.1f}), {r['samples']:,} "
-            f"samples per actor; {verdict} the {r['target']:.0f} s target\n    {r['note']}"
-        )
+    print_target_rows(rows, args.format)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,10 @@ Run: ``python bench/uncertainty_bench.py [--runs N] [--format json]``. The child
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
-from _common import timed_cli
+from _common import print_target_rows, timed_cli
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "src" / "breachpath" / "examples" / "small-office.yml"
 TARGET_SECONDS = 30.0
@@ -57,17 +56,7 @@ def main() -> None:
             "range": [min(times), max(times)], "target": TARGET_SECONDS,
             "note": f"{len(out['parameters'])} parameters, {out['runs']} runs; first: {lead['label']}",
         })  # fmt: skip
-    if args.format == "json":
-        print(json.dumps(rows, indent=1))
-        return
-    print("| row | wall (median) | range | target | note |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        ok = "✓" if r["seconds"] <= r["target"] else "✗"
-        print(
-            f"| {r['row']} | {r['seconds']:.1f} s | {r['range'][0]:.1f}–{r['range'][1]:.1f} s | "
-            f"≤ {r['target']:.0f} s {ok} | {r['note']} |"
-        )
+    print_target_rows(rows, args.format)
 
 
 if __name__ == "__main__":
