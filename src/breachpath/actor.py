@@ -388,14 +388,15 @@ def saved_actor(data, where: str) -> tuple[Profile, str, float] | None:
 
 
 def closed_by_actor(original, actor_graph, entries: list[int], targets: list[int], kb=None,
-                    before: np.ndarray | None = None) -> dict[int, str]:  # fmt: skip
+                    before: np.ndarray | None = None, tactics_of: dict | None = None) -> dict[int, str]:  # fmt: skip
     """Why each target that ``entries`` reach in ``original`` is out of reach once a strict actor closed its doors:
     ``{target: "… has no initial-access technique for the doors open from the entry points (T1190, …)"}``.
 
     The doors named are the frontier: closed steps whose parents the actor does reach (all of them for an AND
     step). The tactic named is the one their techniques share in the knowledge base (``kb``); when they share
     none (the actor lacks more than one stage), the most frequent tactics are listed. ``before``: the steps
-    :func:`breachpath.graph.possibly_reached` finds in ``original``, when known."""
+    :func:`breachpath.graph.possibly_reached` finds in ``original``, when known; ``tactics_of``: a technique's
+    tactics, filled as they are looked up (one dict serves many actors)."""
     from collections import Counter
 
     from breachpath.graph import possibly_reached
@@ -406,18 +407,21 @@ def closed_by_actor(original, actor_graph, entries: list[int], targets: list[int
     lost = [int(t) for t in targets if before[t] and not after[t]]
     if not lost:
         return {}
-    closed = np.flatnonzero((actor_graph.ttc != original.ttc) & before)
-    frontier = []
-    for node in closed.tolist():
-        parents = actor_graph.parents(node)
-        if len(parents) and (after[parents].all() if actor_graph.kind[node] == 1 else after[parents].any()):
-            frontier.append(node)
+    ptr = actor_graph.parent_ptr
+    n_parents = np.diff(ptr)
+    reached_before = np.concatenate([[0], np.cumsum(after[actor_graph.parent_idx])])
+    reached_parents = reached_before[ptr[1:]] - reached_before[ptr[:-1]]  # per step, its parents the actor reaches
+    stands_before = np.where(actor_graph.kind == 1, reached_parents == n_parents, reached_parents > 0) & (n_parents > 0)
+    frontier = np.flatnonzero((actor_graph.ttc != original.ttc) & before & stands_before).tolist()
     ids = sorted({i for v in frontier for i in actor_graph.info.get("attack_ids", {}).get(_key(actor_graph, v), [])
                   if TECHNIQUE.match(i)})  # fmt: skip
     tactics: Counter[str] = Counter()
     shared: set[str] | None = None
+    tactics_of = {} if tactics_of is None else tactics_of
     for i in ids:
-        found = set(technique_tactics(kb, i))
+        if i not in tactics_of:
+            tactics_of[i] = technique_tactics(kb, i)
+        found = set(tactics_of[i])
         tactics.update(found)
         shared = found if shared is None else shared & found
     shown = ", ".join(ids[:8]) + (f", … ({len(ids)} in all)" if len(ids) > 8 else "")

@@ -129,7 +129,7 @@ def rank_actors(
     language = {i for ids in graph.info.get("attack_ids", {}).values() for i in ids if i.startswith("T")}
     names = [graph.name(t) for t in targets]
     rows: list[dict] = []
-    reached = None
+    reached, tactics_of = None, {}
     for k, profile in enumerate(profiles):
         actor_graph, done = run_as(graph, profile, mode, outside, entries, targets, doors=doors, explain=False)
         sim = simulate(actor_graph, entries, targets, samples=samples, seed=seed, workers=workers)
@@ -137,7 +137,7 @@ def rank_actors(
         never = [t for j, t in enumerate(targets) if not np.isfinite(sim.times[:, j]).any()]
         if mode == "strict" and never:  # only a target no sample reached can have been closed off
             reached = possibly_reached(graph, entries) if reached is None else reached
-            why = closed_by_actor(graph, actor_graph, entries, never, kb, reached)
+            why = closed_by_actor(graph, actor_graph, entries, never, kb, reached, tactics_of)
             done["closed"] = {graph.name(t): reason for t, reason in why.items()}
         modelled = modelled_by(profile, language)
         rows.append({
