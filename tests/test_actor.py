@@ -297,6 +297,7 @@ def test_actors_rank_on_common_random_numbers_and_each_row_is_that_actors_own_ru
     row = result["actors"][names.index("G0016 APT29")]["targets"]
     for target, t in json.loads(alone.stdout)["targets"].items():
         assert row[target]["p"] == t["p"] and row[target]["p_within"] == t["within"]["30"]
+        assert row[target]["median"] == t["ttc"]["p50"]
     anyone = result["actors"][0]["targets"]
     plain = json.loads(run_cli("simulate", scenario, "-n", "300", "--seed", "11", "--format", "json").stdout)
     assert all(anyone[t]["p"] == plain["targets"][t]["p"] for t in plain["targets"])

@@ -24,7 +24,7 @@ from breachpath.actor import (
 )
 from breachpath.errors import InputError
 from breachpath.graph import AttackGraph, possibly_reached
-from breachpath.sim import median_ci, simulate, wilson
+from breachpath.sim import median_ci, simulate, summarise, wilson
 
 #: Rows run besides the chosen actors, for comparison: the unconditioned attacker and CTID's ransomware list.
 REFERENCE_PRESETS = ("any", "ransomware-top10")
@@ -66,17 +66,15 @@ def reference_profiles() -> list[Profile]:
 
 
 def _target_figures(times: np.ndarray, horizon: float) -> dict:
-    """P(compromise), P(within the horizon) and the median TTC of the compromised samples, with 95% intervals."""
-    n = len(times)
-    finite = np.sort(times[np.isfinite(times)])
-    within = int(np.count_nonzero(times <= horizon))
-    median = float(np.median(finite)) if len(finite) else None
-    low, high = median_ci(finite) if len(finite) else (None, None)
+    """P(compromise), P(within the horizon) and the median TTC of the compromised samples, with 95% intervals: the
+    figures of :func:`breachpath.sim.summarise` (those ``simulate`` reports)."""
+    stats = summarise(times, [horizon])
+    n, within = len(times), stats["within"][f"{horizon:g}"]
+    median = stats["ttc"]["p50"]
+    finite = times[np.isfinite(times)].astype(np.float64)
     return {
-        "p": len(finite) / n, "p_ci": list(wilson(len(finite), n)),
-        "p_within": within / n, "p_within_ci": list(wilson(within, n)),
-        "median": median,
-        "median_ci": None if median is None else [None if not np.isfinite(v) else float(v) for v in (low, high)],
+        "p": stats["p"], "p_ci": stats["p_ci"], "p_within": within, "p_within_ci": list(wilson(round(within * n), n)),
+        "median": median, "median_ci": None if median is None else list(median_ci(finite)),
     }  # fmt: skip
 
 
