@@ -93,7 +93,7 @@ def profile_from_kb(kb, text: str, via: tuple[str, ...] | None = None) -> Profil
     """The profile of an ATT&CK group, campaign or software (id, name or alias)."""
     from breachpath.kb.actors import SOURCES
 
-    found = kb.actor_techniques(text, via or SOURCES)
+    found = kb.actor_techniques(text, SOURCES if via is None else via)
     actor = found["actor"]
     profile = Profile(f"{actor['id']} {actor['name']}")
     if found.get("redirected_from"):

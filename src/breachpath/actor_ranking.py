@@ -165,3 +165,28 @@ def rank_actors(
         "targets": names, "actors": rows, "order": {name: o for name, (o, _) in ordered.items()},
         "ranks": {name: r for name, (_, r) in ordered.items()}, "top": top,
     }  # fmt: skip
+
+
+def rank_groups(kb, graph: AttackGraph, entries: list[int], targets: list[int], groups: str = "all",
+                campaigns: bool = False, via: tuple[str, ...] | None = None, **run) -> tuple[dict, list[Profile]]:  # fmt: skip
+    """:func:`select_profiles` from the knowledge base, with the references first, ranked by :func:`rank_actors`
+    (``run``: its mode, outside, samples, seed, horizon, workers and progress): ``(result, profiles run)``; the
+    result also lists the actors left out (``skipped``)."""
+    chosen, skipped = select_profiles(kb, groups, campaigns, via)
+    runs = reference_profiles() + chosen
+    result = rank_actors(graph, entries, targets, runs, kb=kb, references=len(runs) - len(chosen), **run)
+    result["skipped"] = skipped
+    return result, runs
+
+
+def top_actor_run(graph: AttackGraph, entries: list[int], targets: list[int], result: dict, runs: list[Profile],
+                  workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> tuple:  # fmt: skip
+    """The top actor of a ranking (``result`` of :func:`rank_actors` over ``runs``) run again with its attack paths
+    on the same samples: ``(the graph conditioned on it, the simulation)``, for its layer and report."""
+    best = runs[result["top"]]
+    actor_graph, _ = run_as(graph, best, result["mode"], result["outside"], entries, targets, explain=False)
+    sim = simulate(
+        actor_graph, entries, targets, samples=result["samples"], seed=result["seed"], workers=workers,
+        progress=progress, path_targets=len(targets),
+    )  # fmt: skip
+    return actor_graph, sim

@@ -1161,8 +1161,8 @@ def actors_command(
 ) -> None:
     """Who can reach what, and how fast: every ATT&CK group (and campaign) run against the scenario on the same
     samples, ranked per target by P(compromise within the horizon) and median TTC."""
-    from breachpath.actor import check_conditioning, run_as
-    from breachpath.actor_ranking import rank_actors, reference_profiles, select_profiles
+    from breachpath.actor import check_conditioning
+    from breachpath.actor_ranking import rank_groups, top_actor_run
     from breachpath.graph import unreachable_warnings
     from breachpath.kb.store import default_db_path
     from breachpath.scenario import check_horizons
@@ -1182,17 +1182,14 @@ def actors_command(
         raise InputError(f"{db_path}: no knowledge base; build one with `breachpath kb load` (actors come from ATT&CK)")
     samples = samples or scenario.samples
     seed = seed if seed is not None else scenario.seed
-    with _open(db_path) as kb:
-        profiles, skipped = select_profiles(kb, groups, campaigns, sources)
-        runs = reference_profiles() + profiles
-        with _progress("actors", len(runs)) as update:
-            result = rank_actors(
-                graph, entries, targets, runs, actor_mode, outside, samples=samples, seed=seed, horizon=horizon,
-                workers=workers, progress=update, kb=kb, references=len(runs) - len(profiles),
-            )  # fmt: skip
+    with _open(db_path) as kb, _progress("actors", 1) as update:
+        result, runs = rank_groups(
+            kb, graph, entries, targets, groups, campaigns, sources, mode=actor_mode, outside=outside,
+            samples=samples, seed=seed, horizon=horizon, workers=workers, progress=update,
+        )  # fmt: skip
     result["scenario"] = str(scenario_path)
-    result["skipped"] = skipped
     result["warnings"] = warnings
+    skipped = result["skipped"]
     if skipped:
         _err(
             f"left out {len(skipped)} revoked or deprecated ATT&CK actors: "
@@ -1200,15 +1197,8 @@ def actors_command(
             + (", …" if len(skipped) > 6 else "")
         )
     if (navigator or report) and result["top"] is not None:
-        from breachpath.sim import simulate
-
-        best = runs[result["top"]]
-        actor_graph, _ = run_as(graph, best, actor_mode, outside, entries, targets)
-        with _progress(f"paths of {best.name}", samples) as update:
-            sim = simulate(
-                actor_graph, entries, targets, samples=samples, seed=result["seed"], workers=workers,
-                progress=update, path_targets=len(targets),
-            )  # fmt: skip
+        with _progress(f"paths of {result['actors'][result['top']]['name']}", samples) as update:
+            actor_graph, sim = top_actor_run(graph, entries, targets, result, runs, workers, update)
         _write_outputs(
             actor_graph, spec, sim, scenario_path, entries, len(targets), db, navigator, None, report, workers,
             fresh=True, actors=result,
