@@ -1799,10 +1799,10 @@ def whatif_command(
         except InputError as exc:
             raise InputError(f"--defense {exc}") from None
     warnings += unreachable_warnings(graph, entries, targets)
-    conditioned = None
+    conditioned, printed = None, 0
     if actor:
         _warn(warnings)  # before the actor's lines
-        warnings = []
+        printed = len(warnings)
         graph, conditioned = _condition_on_actor(graph, actor, actor_mode, outside, db, entries, targets)
     samples = samples or scenario.samples
     with _progress("what-if", samples) as update:
@@ -1811,7 +1811,7 @@ def whatif_command(
             workers=workers, limit=limit, progress=update,
         )  # fmt: skip
     result["warnings"] = warnings + result["warnings"]
-    _warn(result["warnings"])
+    _warn(result["warnings"][printed:])
     if conditioned is not None:
         result["actor"] = conditioned
     if fmt is ListFormat.json:
