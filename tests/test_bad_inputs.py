@@ -73,6 +73,11 @@ def _npy() -> bytes:
 NPY = _npy()
 
 
+def timed_language(estimate: str) -> dict[str, str]:
+    """The files of the timed test language whose one estimate file, estimates/T1.yaml, holds ``estimate``."""
+    return {"l.mal": MAL_TIMED, "estimates": "dir", "estimates/T1.yaml": estimate}
+
+
 @dataclass
 class Case:
     id: str
@@ -248,13 +253,13 @@ CASES = [
     Case(
         "coverage-estimate-is-a-fifo",
         ["evidence", "coverage", "--lang", "{d}/l.mal"],
-        {"l.mal": MAL_TIMED, "estimates": "dir", "estimates/T1.yaml": "fifo"},
+        timed_language("fifo"),
         "{d}/estimates/T1.yaml",
     ),
     Case(
         "coverage-estimate-alias-bomb",
         ["evidence", "coverage", "--lang", "{d}/l.mal"],
-        {"l.mal": MAL_TIMED, "estimates": "dir", "estimates/T1.yaml": billion_laughs()},
+        timed_language(billion_laughs()),
         "{d}/estimates/T1.yaml",
     ),
     # Parameter uncertainty and sensitivity (issue 16) read the same estimate files, and write a report.
@@ -269,21 +274,19 @@ CASES = [
     Case(
         "sensitivity-estimate-with-a-reversed-interval",
         ["sensitivity", "{d}/s.yml"],
-        {"s.yml": TIMED_SCENARIO, "l.mal": MAL_TIMED, "estimates": "dir",
-         "estimates/T1.yaml": "name: One\nresult: Exponential(1)\ntime_interval: [2, 1]\n"},
+        {"s.yml": TIMED_SCENARIO, **timed_language("name: One\nresult: Exponential(1)\ntime_interval: [2, 1]\n")},
         "{d}/estimates/T1.yaml",
     ),
     Case(
         "uncertainty-estimate-with-a-probability-above-one",
         ["simulate", "{d}/s.yml", "--uncertainty", "--outer", "5"],
-        {"s.yml": TIMED_SCENARIO, "l.mal": MAL_TIMED, "estimates": "dir",
-         "estimates/T1.yaml": "name: One\nresult: Exponential(1)\nprobability_interval: [0.2, 7]\n"},
+        {"s.yml": TIMED_SCENARIO, **timed_language("name: One\nresult: Exponential(1)\nprobability_interval: [0.2, 7]\n")},
         "{d}/estimates/T1.yaml",
     ),
     Case(
         "uncertainty-estimate-alias-bomb",
         ["simulate", "{d}/s.yml", "--uncertainty", "--outer", "5"],
-        {"s.yml": TIMED_SCENARIO, "l.mal": MAL_TIMED, "estimates": "dir", "estimates/T1.yaml": billion_laughs()},
+        {"s.yml": TIMED_SCENARIO, **timed_language(billion_laughs())},
         "{d}/estimates/T1.yaml",
     ),
     Case("uncertainty-outer-too-many", ["simulate", "{d}/s.yml", "--uncertainty", "--outer", "100000"],
